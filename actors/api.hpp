@@ -25,6 +25,7 @@ struct api_request {
   std::vector<std::string> params;           ///< Path parameters in pattern order.
   std::map<std::string, std::string> query;  ///< Decoded query parameters.
   std::string body;                          ///< Request body bytes.
+  std::string content_type;                  ///< Content-Type of the body, lowercased.
   std::string token;                         ///< Bearer token, empty when absent.
   std::string if_match;                      ///< If-Match header value, if any.
   std::string request_id;                    ///< X-Request-Id (accepted or generated).
@@ -34,8 +35,8 @@ struct api_request {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, api_request& x) {
-  return f(x.method, x.route, x.path, x.params, x.query, x.body, x.token, x.if_match,
-           x.request_id, x.trace_id, x.client_address);
+  return f(x.method, x.route, x.path, x.params, x.query, x.body, x.content_type, x.token,
+           x.if_match, x.request_id, x.trace_id, x.client_address);
 }
 
 /// A response to an API request; the body is JSON unless content_type says otherwise.
@@ -89,10 +90,13 @@ class reply_handle {
   std::shared_ptr<slot> slot_;
 };
 
+class event_sink;
+
 /// A request together with the handle that answers it; local to one process.
 struct api_call {
   api_request request;
   reply_handle reply;
+  std::shared_ptr<event_sink> stream;  ///< Set for event-stream requests only.
 };
 
 }  // namespace sb::actors

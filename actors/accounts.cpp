@@ -1,0 +1,157 @@
+#include "actors/accounts.hpp"
+
+#include "actors/blocking_pool.hpp"
+#include "actors/handlers/accounts.hpp"
+#include "actors/handlers/handler.hpp"
+#include "actors/worker.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/stateful_actor.hpp>
+
+namespace sb::actors {
+
+namespace {
+
+using user_lookup = persistence::db_result<std::optional<persistence::user_record>>;
+
+struct accounts_state {
+  int64_t processed = 0;
+  static inline const char* name = "accounts";
+};
+
+using accounts_actor = caf::stateful_actor<accounts_state>;
+
+api_response unavailable(const std::string& message, const std::string& rid) {
+  auto res = problem(503, message, rid);
+  res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
+// Runs `step(connection&)` on the database pool and delivers its response.
+template <class Step>
+void store(accounts_actor* self, const std::shared_ptr<services>& svc, reply_handle reply,
+           Step step) {
+  auto rid = reply.request_id();
+  auto work = [svc, rid, step = std::move(step)]() -> api_response {
+    auto lease = svc->database->acquire();
+    if (!lease) {
+      return handlers::db_failure(lease.error(), rid);
+    }
+    return step(**lease);
+  };
+  run_blocking<api_response>(self, svc->lookup(names::db), svc->db_timeout, false,
+                             std::move(work), [reply](blocking_outcome<api_response> out) {
+                               if (out.value) {
+                                 reply.deliver(std::move(*out.value));
+                               } else {
+                                 reply.deliver(unavailable(out.message, reply.request_id()));
+                               }
+                             });
+}
+
+void signup(accounts_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
+  using prepared = std::variant<api_response, handlers::signup_input>;
+  auto req = std::move(call.request);
+  auto reply = call.reply;
+  auto cost = svc->settings.password_hash;
+  run_blocking<prepared>(
+    self, svc->lookup(names::crypto), svc->db_timeout, false,
+    [req, cost] { return handlers::signup_prepare(req, cost); },
+    [self, svc, req, reply](blocking_outcome<prepared> out) {
+      if (!out.value) {
+        reply.deliver(unavailable(out.message, reply.request_id()));
+        return;
+      }
+      if (auto* res = std::get_if<api_response>(&*out.value)) {
+        reply.deliver(std::move(*res));
+        return;
+      }
+      auto in = std::get<handlers::signup_input>(std::move(*out.value));
+      store(self, svc, reply, [svc, req, in](persistence::connection& conn) {
+        return handlers::signup_store(conn, req, in, svc->settings);
+      });
+    });
+}
+
+void login(accounts_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
+  auto req = std::move(call.request);
+  auto reply = call.reply;
+  auto parsed = handlers::login_parse(req);
+  if (auto* res = std::get_if<api_response>(&parsed)) {
+    reply.deliver(std::move(*res));
+    return;
+  }
+  auto in = std::get<handlers::login_input>(std::move(parsed));
+
+  // 1. Find the user.
+  auto find = [svc, in]() -> user_lookup {
+    auto lease = svc->database->acquire();
+    if (!lease) {
+      return lease.error();
+    }
+    return handlers::login_lookup(**lease, in);
+  };
+  run_blocking<user_lookup>(
+    self, svc->lookup(names::db), svc->db_timeout, false, std::move(find),
+    [self, svc, req, in, reply](blocking_outcome<user_lookup> found) {
+      if (!found.value || !*found.value) {
+        reply.deliver(unavailable("the database is unavailable; try again", req.request_id));
+        return;
+      }
+      auto user = **found.value;
+
+      // 2. Check the password (also when the user is unknown, for timing).
+      run_blocking<bool>(
+        self, svc->lookup(names::crypto), svc->db_timeout, false,
+        [in, user] { return handlers::login_verify(in, user); },
+        [self, svc, req, in, user, reply](blocking_outcome<bool> ok) {
+          if (!ok.value) {
+            reply.deliver(unavailable(ok.message, req.request_id));
+            return;
+          }
+          if (!*ok.value) {
+            reply.deliver(problem(401, "wrong email or password", req.request_id));
+            return;
+          }
+
+          // 3. Open the session.
+          store(self, svc, reply, [svc, req, in, user](persistence::connection& conn) {
+            return handlers::login_open_session(conn, req, *user, in, svc->settings);
+          });
+        });
+    });
+}
+
+caf::behavior accounts(accounts_actor* self, std::shared_ptr<services> svc) {
+  quiet_handlers(self);
+  register_self(self, names::accounts);
+  return {
+    [self, svc](api_call& call) {
+      ++self->state.processed;
+      if (call.request.route == "auth.signup") {
+        signup(self, svc, call);
+      } else if (call.request.route == "auth.login") {
+        login(self, svc, call);
+      } else {
+        call.reply.deliver(problem(404, "no such route", call.request.request_id));
+      }
+    },
+    [self](stats_atom) {
+      return actor_stats{static_cast<int64_t>(self->mailbox().size()), self->state.processed};
+    },
+  };
+}
+
+}  // namespace
+
+child_spec accounts_child(std::shared_ptr<services> svc) {
+  child_spec spec;
+  spec.id = "accounts";
+  spec.kind = "accounts";
+  spec.start = [svc](caf::local_actor* parent) { return parent->system().spawn(accounts, svc); };
+  return spec;
+}
+
+}  // namespace sb::actors

@@ -1,0 +1,232 @@
+#include "actors/application.hpp"
+
+#include "actors/accounts.hpp"
+#include "actors/blocking_pool.hpp"
+#include "actors/credentials.hpp"
+#include "actors/event_hub.hpp"
+#include "actors/messages.hpp"
+#include "actors/ops.hpp"
+#include "actors/services.hpp"
+#include "actors/session_loader.hpp"
+#include "actors/supervisor.hpp"
+#include "observability/log.hpp"
+#include "persistence/migrations.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+
+#include <mutex>
+
+namespace sb::actors {
+
+namespace {
+
+// Routes each request to the actor that owns it. Runs on Asio threads, so it
+// only looks things up and enqueues; it never waits.
+class actor_bridge : public api_service {
+ public:
+  explicit actor_bridge(std::shared_ptr<services> svc) : svc_(std::move(svc)) {
+  }
+
+  void handle(api_request request, reply_handle reply) override {
+    const auto& route = request.route;
+    if (route == "auth.signup" || route == "auth.login") {
+      forward(names::accounts, api_call{std::move(request), std::move(reply), nullptr});
+    } else if (route == "health.ready" || route.rfind("ops.", 0) == 0) {
+      forward(names::ops, api_call{std::move(request), std::move(reply), nullptr});
+    } else {
+      to_session(api_call{std::move(request), std::move(reply), nullptr});
+    }
+  }
+
+  void open_events(api_request request, std::shared_ptr<event_sink> sink,
+                   reply_handle reply) override {
+    to_session(api_call{std::move(request), std::move(reply), std::move(sink)});
+  }
+
+ private:
+  void forward(caf::atom_value name, api_call call) {
+    auto dest = svc_->lookup(name);
+    if (!dest) {
+      call.reply.deliver(problem(503, "the service is restarting; retry", call.request.request_id));
+      return;
+    }
+    caf::anon_send(dest, std::move(call));
+  }
+
+  void to_session(api_call call) {
+    if (call.request.token.empty()) {
+      auto res = problem(401, "a bearer token is required", call.request.request_id);
+      res.headers.emplace_back("WWW-Authenticate", "Bearer");
+      call.reply.deliver(std::move(res));
+      return;
+    }
+    // Fast path: the session is live. Otherwise the loader brings it back.
+    if (svc_->sessions.send(token_hash(call.request.token), call)) {
+      return;
+    }
+    forward(names::loader, std::move(call));
+  }
+
+  std::shared_ptr<services> svc_;
+};
+
+// Registers each incarnation of a child under `name` as it starts, for
+// children (like supervisors) that cannot register themselves.
+child_spec registered(caf::atom_value name, child_spec spec) {
+  spec.start = [name, start = std::move(spec.start)](caf::local_actor* parent) {
+    auto child = start(parent);
+    parent->system().registry().put(name, child);
+    return child;
+  };
+  return spec;
+}
+
+supervisor_flags flags(strategy how, int intensity, std::chrono::milliseconds period) {
+  supervisor_flags f;
+  f.how = how;
+  f.intensity = intensity;
+  f.period = period;
+  return f;
+}
+
+}  // namespace
+
+struct application::impl {
+  config::settings settings;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::shared_ptr<services> svc;
+  std::unique_ptr<actor_bridge> bridge;
+  caf::actor root;
+  std::mutex mtx;
+  std::function<void(std::string)> on_failure;
+  bool stopping = false;
+};
+
+application::application(config::settings settings) : impl_(std::make_unique<impl>()) {
+  impl_->settings = std::move(settings);
+}
+
+application::~application() {
+  stop();
+}
+
+bool application::start(std::string& error) {
+  auto& s = impl_->settings;
+
+  // 1. The database: connect once and bring the schema up to date.
+  persistence::pool_options po;
+  po.connection_string = s.database;
+  po.max_size = s.database_pool;
+  auto pool = std::make_shared<persistence::connection_pool>(po);
+  {
+    auto lease = pool->acquire();
+    if (!lease) {
+      error = "database: " + lease.error().message;
+      return false;
+    }
+    auto version = persistence::migrate(**lease, persistence::schema_migrations());
+    if (!version) {
+      error = "database migration: " + version.error().message;
+      return false;
+    }
+    SB_LOG(persistence, info, {}, "schema ready dialect={} version={}",
+           persistence::to_string((*lease)->dialect()), *version);
+  }
+
+  // 2. The actor system. No INI file is read: our settings are the only
+  // source of configuration.
+  impl_->cfg.set("scheduler.max-threads", s.actor_threads);
+  register_message_types(impl_->cfg);
+  impl_->sys = std::make_unique<caf::actor_system>(impl_->cfg);
+  impl_->svc = std::make_shared<services>();
+  impl_->svc->settings = s;
+  impl_->svc->database = pool;
+  impl_->svc->system = impl_->sys.get();
+
+  // 3. The supervision tree.
+  auto svc = impl_->svc;
+  std::vector<child_spec> storage = {
+    blocking_pool_child("db", names::db, s.database_pool, 10000),
+    blocking_pool_child("crypto", names::crypto, 2, 1000),
+  };
+  std::vector<child_spec> gateway = {
+    event_hub_child(),
+    accounts_child(svc),
+    session_loader_child(svc),
+    ops_child(svc),
+  };
+  std::vector<child_spec> top = {
+    supervisor_child("storage", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
+                     std::move(storage)),
+    supervisor_child("gateway", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
+                     std::move(gateway)),
+    // Sessions fail independently of each other; only a storm of crashes
+    // should escalate.
+    registered(names::sessions,
+               supervisor_child("sessions",
+                                flags(strategy::one_for_one, 100, std::chrono::seconds(10)), {})),
+    // TODO: the durable job queue and the integration connections will run
+    // under these two; until then they supervise nothing.
+    supervisor_child("jobs", flags(strategy::one_for_one, 5, std::chrono::seconds(10)), {}),
+    supervisor_child("integrations", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
+                     {}),
+  };
+  impl_->root = spawn_supervisor(*impl_->sys, "root",
+                                 flags(strategy::one_for_one, 3, std::chrono::seconds(10)),
+                                 std::move(top));
+  impl_->sys->registry().put(names::root, impl_->root);
+
+  // The root giving up means the process cannot serve: tell main.
+  auto* owner = impl_.get();
+  impl_->root->attach_functor([owner, sys = impl_->sys.get()](const caf::error& reason) {
+    std::function<void(std::string)> fn;
+    {
+      std::lock_guard<std::mutex> guard{owner->mtx};
+      if (owner->stopping) {
+        return;
+      }
+      fn = owner->on_failure;
+    }
+    if (fn) {
+      fn(sys->render(reason));
+    }
+  });
+
+  impl_->bridge = std::make_unique<actor_bridge>(svc);
+  return true;
+}
+
+api_service& application::api() {
+  return *impl_->bridge;
+}
+
+void application::on_root_failure(std::function<void(std::string)> fn) {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  impl_->on_failure = std::move(fn);
+}
+
+void application::stop() {
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    if (impl_->stopping || !impl_->sys) {
+      return;
+    }
+    impl_->stopping = true;
+  }
+  auto& reg = impl_->sys->registry();
+  for (auto name : {names::root, names::sessions}) {
+    reg.erase(name);
+  }
+  caf::anon_send_exit(impl_->root, caf::exit_reason::user_shutdown);
+  impl_->root = nullptr;
+  impl_->bridge.reset();
+  impl_->sys->await_all_actors_done();
+  impl_->svc.reset();
+  impl_->sys.reset();
+}
+
+}  // namespace sb::actors

@@ -1,0 +1,115 @@
+// Workspace members: list, and invite (owners and admins only).
+
+#include "actors/credentials.hpp"
+#include "actors/handlers/handler.hpp"
+#include "actors/handlers/validation.hpp"
+#include "persistence/repositories/accounts.hpp"
+
+namespace sb::actors::handlers {
+
+namespace accounts = persistence::accounts;
+
+namespace {
+
+json member_json(const persistence::member_view& m) {
+  return {
+    {"user_id", m.user.id},
+    {"email", m.user.email},
+    {"name", m.user.name},
+    {"role", m.member.role},
+    {"joined_at", rfc3339(m.member.created_at)},
+  };
+}
+
+}  // namespace
+
+api_response members_list(handler_context& ctx) {
+  auto rows = accounts::list_members(ctx.conn, ctx.session.workspace_id);
+  if (!rows) {
+    return db_failure(rows.error(), ctx.request.request_id);
+  }
+  auto items = json::array();
+  for (const auto& m : *rows) {
+    items.push_back(member_json(m));
+  }
+  return json_response(200, json{{"items", std::move(items)}, {"next_cursor", nullptr}}.dump());
+}
+
+api_response members_invite(handler_context& ctx) {
+  const auto& rid = ctx.request.request_id;
+  if (ctx.session.role != "owner" && ctx.session.role != "admin") {
+    return problem(403, "only owners and admins can invite members", rid);
+  }
+  std::optional<api_response> bad;
+  auto body = parse_object(ctx.request, bad);
+  if (!body) {
+    return *bad;
+  }
+  field_errors errors;
+  reject_unknown(*body, {"email", "name", "role", "password"}, errors);
+  auto email = read_text(*body, "email", {true, false, 254, 0}, errors);
+  if (email.value && !valid_email(*email.value)) {
+    errors.add("email", "must be an email address");
+  }
+  auto role = read_text(*body, "role", {false, false, 10, 0}, errors);
+  if (role.value && *role.value != "admin" && *role.value != "member") {
+    errors.add("role", "must be admin or member");
+  }
+  auto name = read_text(*body, "name", {false, false, 100, 0}, errors);
+  auto password = read_text(*body, "password", {false, false, 256, 8}, errors);
+  if (!errors.empty()) {
+    return errors.response(rid);
+  }
+
+  auto existing = accounts::find_user_by_email(ctx.conn, *email.value);
+  if (!existing) {
+    return db_failure(existing.error(), rid);
+  }
+  // A new person needs a name and an initial password; someone who already
+  // has an account is simply added to the workspace.
+  persistence::user_record user;
+  bool create = !*existing;
+  if (create) {
+    if (!name.value) {
+      errors.add("name", "is required for a new account");
+    }
+    if (!password.value) {
+      errors.add("password", "is required for a new account");
+    }
+    if (!errors.empty()) {
+      return errors.response(rid);
+    }
+    // TODO: hashing here holds a database worker for the length of one
+    // argon2id run; move it to the crypto pool with the accounts actor.
+    auto hashed = hash_password(*password.value, ctx.settings.password_hash);
+    if (!hashed) {
+      return problem(503, "the server is short of memory; try again", rid);
+    }
+    user = {new_id("usr"), *email.value, *name.value, std::move(*hashed), now_ms()};
+  } else {
+    user = **existing;
+  }
+
+  persistence::member_record m{ctx.session.workspace_id, user.id, role.value.value_or("member"),
+                               now_ms()};
+  auto st = persistence::in_transaction(ctx.conn, [&](persistence::connection& c) {
+    if (create) {
+      if (auto s = accounts::insert_user(c, user); !s) {
+        return s;
+      }
+    }
+    return accounts::insert_member(c, m);
+  });
+  if (!st) {
+    if (st.error().code == persistence::db_errc::conflict) {
+      return problem(409, "this person is already a member of the workspace", rid);
+    }
+    return db_failure(st.error(), rid);
+  }
+
+  auto data = member_json({m, user}).dump();
+  add_event(ctx, "member.created", user.id, data);
+  return json_response(201, std::move(data));
+}
+
+}  // namespace sb::actors::handlers

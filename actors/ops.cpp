@@ -1,0 +1,211 @@
+#include "actors/ops.hpp"
+
+#include "actors/blocking_pool.hpp"
+#include "actors/credentials.hpp"
+#include "actors/messages.hpp"
+#include "actors/worker.hpp"
+#include "observability/metrics.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+namespace sb::actors {
+
+namespace {
+
+using json = nlohmann::json;
+using sample_atom = caf::atom_constant<caf::atom("sample")>;
+
+constexpr auto sample_interval = std::chrono::seconds(5);
+constexpr auto report_timeout = std::chrono::seconds(3);
+
+struct ops_state {
+  int64_t processed = 0;
+  static inline const char* name = "ops";
+};
+
+using ops_actor = caf::stateful_actor<ops_state>;
+
+json to_json(const actor_report& r) {
+  json node = {
+    {"name", r.name},
+    {"path", r.path},
+    {"kind", r.kind},
+    {"parent", r.parent.empty() ? json(nullptr) : json(r.parent)},
+    {"restart_type", r.restart_type.empty() ? json(nullptr) : json(r.restart_type)},
+    {"state", r.state},
+    {"actor_id", r.actor_id},
+    {"restarts", r.restarts},
+    {"last_failure", r.last_failure.empty()
+                       ? json(nullptr)
+                       : json{{"reason", r.last_failure}, {"at", rfc3339(r.last_failure_at)}}},
+    {"started_at", r.started_at > 0 ? json(rfc3339(r.started_at)) : json(nullptr)},
+    {"uptime_ms", r.started_at > 0 ? now_ms() - r.started_at : 0},
+    {"mailbox_size", r.mailbox_size >= 0 ? json(r.mailbox_size) : json(nullptr)},
+    {"processed", r.processed >= 0 ? json(r.processed) : json(nullptr)},
+  };
+  if (!r.strategy.empty()) {
+    node["strategy"] = r.strategy;
+    node["children"] = json::array();
+  }
+  return node;
+}
+
+// Nests the flat report (parents listed before their children) into a tree.
+json build_tree(const std::vector<actor_report>& reports) {
+  std::map<std::string, json> nodes;
+  std::vector<std::string> order;
+  for (const auto& r : reports) {
+    nodes[r.path] = to_json(r);
+    order.push_back(r.path);
+  }
+  // Attach children bottom-up so every subtree is complete when moved.
+  json root = nullptr;
+  for (auto i = order.rbegin(); i != order.rend(); ++i) {
+    auto& node = nodes[*i];
+    const auto parent = node["parent"];
+    if (parent.is_string() && nodes.count(parent.get<std::string>())) {
+      auto& siblings = nodes[parent.get<std::string>()]["children"];
+      siblings.insert(siblings.begin(), std::move(node));
+    } else {
+      root = std::move(node);
+    }
+  }
+  return root;
+}
+
+void update_metrics(const std::vector<actor_report>& reports) {
+  struct totals {
+    double live = 0, restarts = 0, mailbox = 0;
+  };
+  std::map<std::string, totals> by_kind;
+  for (const auto& r : reports) {
+    auto& t = by_kind[r.kind];
+    t.live += r.state == "running" ? 1 : 0;
+    t.restarts += static_cast<double>(r.restarts);
+    t.mailbox += r.mailbox_size > 0 ? static_cast<double>(r.mailbox_size) : 0;
+  }
+  auto& reg = observability::metrics();
+  for (const auto& [kind, t] : by_kind) {
+    observability::labels ls{{"kind", kind}};
+    reg.gauge_of("switchboard_actors", "Live supervised actors by kind", ls).set(t.live);
+    reg.gauge_of("switchboard_actor_restarts", "Restarts of the current actors by kind", ls)
+      .set(t.restarts);
+    reg.gauge_of("switchboard_actor_mailbox_depth", "Queued messages by actor kind", ls)
+      .set(t.mailbox);
+  }
+}
+
+// The ops token guards everything but readiness; an empty setting disables
+// the endpoints altogether.
+std::optional<api_response> check_ops_token(const services& svc, const api_request& req) {
+  if (svc.settings.ops_token.empty()) {
+    return problem(403, "ops endpoints are disabled: no ops token is configured",
+                   req.request_id);
+  }
+  if (req.token.empty()) {
+    auto res = problem(401, "an ops bearer token is required", req.request_id);
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return res;
+  }
+  if (!equal_secrets(req.token, svc.settings.ops_token)) {
+    return problem(403, "the ops token is wrong", req.request_id);
+  }
+  return std::nullopt;
+}
+
+void supervision(ops_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
+  auto root = svc->lookup(names::root);
+  auto reply = call.reply;
+  if (!root) {
+    reply.deliver(problem(503, "the supervision tree is restarting", reply.request_id()));
+    return;
+  }
+  self->request(root, report_timeout, report_atom::value)
+    .then(
+      [reply](std::vector<actor_report>& reports) {
+        update_metrics(reports);
+        json body = {{"generated_at", rfc3339(now_ms())},
+                     {"actors", reports.size()},
+                     {"tree", build_tree(reports)}};
+        reply.deliver(api_response{200, "application/json", body.dump(), {}, {}});
+      },
+      [reply](caf::error&) {
+        reply.deliver(problem(504, "the supervision tree did not answer in time",
+                              reply.request_id()));
+      });
+}
+
+void readiness(ops_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
+  auto reply = call.reply;
+  auto work = [svc]() -> std::string {
+    auto lease = svc->database->acquire();
+    if (!lease) {
+      return lease.error().message;
+    }
+    return (*lease)->ping() ? std::string{} : std::string{"the database does not answer"};
+  };
+  run_blocking<std::string>(
+    self, svc->lookup(names::db), std::chrono::seconds(3), false, std::move(work),
+    [reply](blocking_outcome<std::string> out) {
+      std::string problem_text = out.value ? *out.value : out.message;
+      bool ok = problem_text.empty();
+      json body = {{"status", ok ? "ready" : "unavailable"},
+                   {"checks", {{"database", ok ? "ok" : problem_text}}}};
+      reply.deliver(api_response{static_cast<uint16_t>(ok ? 200 : 503), "application/json",
+                                 body.dump(), {}, {}});
+    });
+}
+
+caf::behavior ops(ops_actor* self, std::shared_ptr<services> svc) {
+  quiet_handlers(self);
+  register_self(self, names::ops);
+  self->send(self, sample_atom::value);
+  return {
+    [self, svc](api_call& call) {
+      ++self->state.processed;
+      if (call.request.route == "health.ready") {
+        readiness(self, svc, call);
+        return;
+      }
+      if (auto denied = check_ops_token(*svc, call.request)) {
+        call.reply.deliver(std::move(*denied));
+        return;
+      }
+      if (call.request.route == "ops.supervision") {
+        supervision(self, svc, call);
+        return;
+      }
+      call.reply.deliver(problem(404, "no such route", call.request.request_id));
+    },
+    [self, svc](sample_atom) {
+      self->delayed_send(self, sample_interval, sample_atom::value);
+      if (auto root = svc->lookup(names::root)) {
+        self->request(root, report_timeout, report_atom::value)
+          .then([](std::vector<actor_report>& reports) { update_metrics(reports); },
+                [](caf::error&) {});
+      }
+    },
+    [self](stats_atom) {
+      return actor_stats{static_cast<int64_t>(self->mailbox().size()), self->state.processed};
+    },
+  };
+}
+
+}  // namespace
+
+child_spec ops_child(std::shared_ptr<services> svc) {
+  child_spec spec;
+  spec.id = "ops";
+  spec.kind = "ops";
+  spec.start = [svc](caf::local_actor* parent) { return parent->system().spawn(ops, svc); };
+  return spec;
+}
+
+}  // namespace sb::actors

@@ -1,0 +1,231 @@
+#include "actors/session.hpp"
+
+#include "actors/blocking_pool.hpp"
+#include "actors/credentials.hpp"
+#include "actors/handlers/handler.hpp"
+#include "actors/messages.hpp"
+#include "actors/worker.hpp"
+#include "persistence/repositories/accounts.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/after.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+
+namespace sb::actors {
+
+namespace {
+
+struct session_state {
+  session_info info;
+  std::string me_body;  // Rendered once: GET /v1/me needs no database.
+  int64_t processed = 0;
+  static inline const char* name = "session";
+};
+
+using session_actor = caf::stateful_actor<session_state>;
+
+/// The outcome of a handler run on a database worker.
+struct handler_result {
+  api_response response;
+  std::vector<event> events;
+};
+
+std::string render_me(const session_info& s) {
+  nlohmann::json body = {
+    {"user",
+     {{"id", s.user_id},
+      {"email", s.email},
+      {"name", s.name},
+      {"created_at", rfc3339(s.user_created_at)}}},
+    {"workspace", {{"id", s.workspace_id}, {"name", s.workspace_name}, {"role", s.role}}},
+    {"session", {{"expires_at", rfc3339(s.expires_at)}}},
+  };
+  return body.dump();
+}
+
+api_response failure_response(blocking_failure f, const std::string& message,
+                              const std::string& rid) {
+  if (f == blocking_failure::timeout) {
+    return problem(504, "the database did not answer in time", rid);
+  }
+  auto res = problem(503, message, rid);
+  res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
+// Unregisters first, then queues a passivate message behind everything
+// already routed here, so no accepted request is dropped.
+void begin_passivation(session_actor* self, const std::shared_ptr<services>& svc) {
+  svc->sessions.erase(self->state.info.token_hash, caf::actor_cast<caf::actor>(self));
+  self->send(self, passivate_atom::value);
+}
+
+void publish(session_actor* self, const std::shared_ptr<services>& svc,
+             std::vector<event>& events) {
+  if (events.empty()) {
+    return;
+  }
+  auto hub = svc->lookup(names::events);
+  if (!hub) {
+    return;
+  }
+  for (auto& e : events) {
+    self->send(hub, publish_atom::value, std::move(e));
+  }
+}
+
+void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_call& call,
+                 handlers::handler fn) {
+  auto request = std::move(call.request);
+  auto reply = call.reply;
+  auto info = self->state.info;
+  auto work = [svc, info, request, fn]() -> handler_result {
+    auto lease = svc->database->acquire();
+    if (!lease) {
+      return {handlers::db_failure(lease.error(), request.request_id), {}};
+    }
+    handlers::handler_context ctx{request, info, **lease, svc->settings, {}};
+    auto res = fn(ctx);
+    res.workspace_id = info.workspace_id;
+    return {std::move(res), std::move(ctx.events)};
+  };
+  // Ordered: this session handles nothing else until the handler is done.
+  run_blocking<handler_result>(
+    self, svc->lookup(names::db), svc->db_timeout, true, std::move(work),
+    [self, svc, reply](blocking_outcome<handler_result> out) {
+      if (out.value) {
+        reply.deliver(std::move(out.value->response));
+        publish(self, svc, out.value->events);
+        return;
+      }
+      if (out.failure == blocking_failure::threw) {
+        // The handler threw: fail this request and this actor only; the
+        // sessions supervisor starts a fresh one.
+        reply.deliver(problem(500, "the request handler failed", reply.request_id()));
+        self->quit(caf::exit_reason::unhandled_exception);
+        return;
+      }
+      reply.deliver(failure_response(out.failure, out.message, reply.request_id()));
+    });
+}
+
+void logout(session_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
+  auto hash = self->state.info.token_hash;
+  auto reply = call.reply;
+  auto work = [svc, hash]() -> persistence::db_status {
+    auto lease = svc->database->acquire();
+    if (!lease) {
+      return lease.error();
+    }
+    auto gone = persistence::accounts::delete_session(**lease, hash);
+    if (!gone) {
+      return gone.error();
+    }
+    return persistence::done{};
+  };
+  run_blocking<persistence::db_status>(
+    self, svc->lookup(names::db), svc->db_timeout, true, std::move(work),
+    [self, svc, reply](blocking_outcome<persistence::db_status> out) {
+      if (!out.value) {
+        reply.deliver(failure_response(out.failure, out.message, reply.request_id()));
+        return;
+      }
+      if (!*out.value) {
+        reply.deliver(handlers::db_failure(out.value->error(), reply.request_id()));
+        return;
+      }
+      reply.deliver(handlers::no_content());
+      begin_passivation(self, svc);
+    });
+}
+
+caf::behavior session(session_actor* self, std::shared_ptr<services> svc, session_info info) {
+  self->state.info = std::move(info);
+  self->state.me_body = render_me(self->state.info);
+  svc->sessions.put(self->state.info.token_hash, caf::actor_cast<caf::actor>(self));
+  auto hash = self->state.info.token_hash;
+  self->attach_functor([svc, hash, me = caf::actor_cast<caf::actor>(self)](const caf::error&) {
+    svc->sessions.erase(hash, me);
+  });
+  quiet_handlers(self);
+
+  return {
+    [self, svc](api_call& call) {
+      auto& st = self->state;
+      ++st.processed;
+      const auto& route = call.request.route;
+      if (now_ms() >= st.info.expires_at) {
+        auto res = problem(401, "the session has expired; log in again", call.request.request_id);
+        res.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        call.reply.deliver(std::move(res));
+        begin_passivation(self, svc);
+        return;
+      }
+      if (route == "me.get") {
+        api_response res;
+        res.body = st.me_body;
+        res.workspace_id = st.info.workspace_id;
+        call.reply.deliver(std::move(res));
+        return;
+      }
+      if (route == "events.stream") {
+        auto hub = svc->lookup(names::events);
+        if (!hub || !call.stream) {
+          call.reply.deliver(problem(503, "events are restarting; retry", call.request.request_id));
+          return;
+        }
+        self->send(hub, subscribe_atom::value, st.info.workspace_id, call.stream);
+        api_response res;
+        res.status = 101;
+        res.workspace_id = st.info.workspace_id;
+        call.reply.deliver(std::move(res));
+        return;
+      }
+      if (route == "auth.logout") {
+        logout(self, svc, call);
+        return;
+      }
+      if (route == "debug.crash") {
+        if (!svc->settings.debug_routes) {
+          call.reply.deliver(problem(404, "no such route", call.request.request_id));
+          return;
+        }
+        // Deliberately escapes the handler: CAF terminates this actor, the
+        // dropped reply answers 500, and the supervisor restarts the session.
+        throw std::runtime_error("crash requested through the debug route");
+      }
+      auto fn = handlers::find_handler(route);
+      if (!fn) {
+        call.reply.deliver(problem(404, "no such route", call.request.request_id));
+        return;
+      }
+      run_handler(self, svc, call, fn);
+    },
+    [self](stats_atom) {
+      return actor_stats{static_cast<int64_t>(self->mailbox().size()), self->state.processed};
+    },
+    [self](passivate_atom) { self->quit(); },
+    caf::after(svc->settings.session_idle) >> [self, svc] { begin_passivation(self, svc); },
+  };
+}
+
+}  // namespace
+
+child_spec session_child(std::shared_ptr<services> svc, session_info info, std::string id) {
+  child_spec spec;
+  spec.id = std::move(id);
+  spec.kind = "session";
+  spec.restart = restart_type::transient;
+  spec.shutdown = std::chrono::milliseconds{1000};
+  spec.start = [svc, info](caf::local_actor* parent) {
+    return parent->system().spawn(session, svc, info);
+  };
+  return spec;
+}
+
+}  // namespace sb::actors

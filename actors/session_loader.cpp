@@ -1,0 +1,153 @@
+#include "actors/session_loader.hpp"
+
+#include "actors/blocking_pool.hpp"
+#include "actors/credentials.hpp"
+#include "actors/session.hpp"
+#include "actors/worker.hpp"
+#include "persistence/repositories/accounts.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <unordered_map>
+#include <vector>
+
+namespace sb::actors {
+
+namespace {
+
+using lookup_result = persistence::db_result<std::optional<persistence::session_view>>;
+
+struct loader_state {
+  // Calls waiting for the same token, answered together once it is loaded.
+  std::unordered_map<std::string, std::vector<api_call>> pending;
+  uint64_t started = 0;
+  int64_t processed = 0;
+  static inline const char* name = "session_loader";
+};
+
+using loader_actor = caf::stateful_actor<loader_state>;
+
+session_info to_info(const persistence::session_view& v) {
+  session_info s;
+  s.token_hash = v.session.token_hash;
+  s.user_id = v.user.id;
+  s.email = v.user.email;
+  s.name = v.user.name;
+  s.user_created_at = v.user.created_at;
+  s.workspace_id = v.workspace.id;
+  s.workspace_name = v.workspace.name;
+  s.role = v.role;
+  s.expires_at = v.session.expires_at;
+  return s;
+}
+
+std::vector<api_call> take(loader_actor* self, const std::string& hash) {
+  auto i = self->state.pending.find(hash);
+  if (i == self->state.pending.end()) {
+    return {};
+  }
+  auto calls = std::move(i->second);
+  self->state.pending.erase(i);
+  return calls;
+}
+
+void answer_all(std::vector<api_call>& calls, uint16_t status, const char* detail) {
+  for (auto& c : calls) {
+    auto res = problem(status, detail, c.request.request_id);
+    if (status == 401) {
+      res.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    }
+    if (status == 503) {
+      res.headers.emplace_back("Retry-After", "1");
+    }
+    c.reply.deliver(std::move(res));
+  }
+}
+
+void start_session(loader_actor* self, const std::shared_ptr<services>& svc,
+                   const std::string& hash, session_info info) {
+  auto sup = svc->lookup(names::sessions);
+  if (!sup) {
+    auto calls = take(self, hash);
+    answer_all(calls, 503, "sessions are restarting; retry");
+    return;
+  }
+  // Child ids must be unique among siblings, also while a passivating
+  // predecessor of the same session is still on its way out.
+  auto id = "session:" + info.user_id + ":" + hash.substr(0, 8) + ":" +
+            std::to_string(++self->state.started);
+  self->request(sup, std::chrono::seconds(5), start_child_atom::value,
+                session_child(svc, std::move(info), std::move(id)))
+    .then(
+      [self, hash](caf::actor session) {
+        for (auto& c : take(self, hash)) {
+          self->send(session, std::move(c));
+        }
+      },
+      [self, hash](caf::error&) {
+        auto calls = take(self, hash);
+        answer_all(calls, 503, "the session could not be started; retry");
+      });
+}
+
+caf::behavior session_loader(loader_actor* self, std::shared_ptr<services> svc) {
+  quiet_handlers(self);
+  register_self(self, names::loader);
+  return {
+    [self, svc](api_call& call) {
+      ++self->state.processed;
+      auto hash = token_hash(call.request.token);
+      // The session may have come up since the gateway looked.
+      if (svc->sessions.send(hash, call)) {
+        return;
+      }
+      auto& waiting = self->state.pending[hash];
+      waiting.push_back(std::move(call));
+      if (waiting.size() > 1) {
+        return;
+      }
+      auto work = [svc, hash]() -> lookup_result {
+        auto lease = svc->database->acquire();
+        if (!lease) {
+          return lease.error();
+        }
+        return persistence::accounts::find_session(**lease, hash, now_ms());
+      };
+      run_blocking<lookup_result>(
+        self, svc->lookup(names::db), svc->db_timeout, false, std::move(work),
+        [self, svc, hash](blocking_outcome<lookup_result> out) {
+          if (!out.value || !*out.value) {
+            auto calls = take(self, hash);
+            answer_all(calls, 503, "the database is unavailable; try again");
+            return;
+          }
+          if (!**out.value) {
+            auto calls = take(self, hash);
+            answer_all(calls, 401, "the token is not valid; log in again");
+            return;
+          }
+          start_session(self, svc, hash, to_info(***out.value));
+        });
+    },
+    [self](stats_atom) {
+      return actor_stats{static_cast<int64_t>(self->mailbox().size()), self->state.processed};
+    },
+  };
+}
+
+}  // namespace
+
+child_spec session_loader_child(std::shared_ptr<services> svc) {
+  child_spec spec;
+  spec.id = "session_loader";
+  spec.kind = "session_loader";
+  spec.start = [svc](caf::local_actor* parent) {
+    return parent->system().spawn(session_loader, svc);
+  };
+  return spec;
+}
+
+}  // namespace sb::actors

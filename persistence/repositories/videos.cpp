@@ -1,0 +1,88 @@
+#include "persistence/repositories/videos.hpp"
+
+#include "persistence/repositories/detail/rows.hpp"
+
+namespace sb::persistence::videos {
+
+namespace {
+
+constexpr const char* columns =
+  "id, workspace_id, title, description, status, version, created_at, updated_at";
+
+video_record read(const row& r) {
+  return {r.text(0),  r.text(1),  r.text(2),  r.opt_text(3),
+          r.text(4),  r.int64(5), r.int64(6), r.int64(7)};
+}
+
+}  // namespace
+
+db_status insert(connection& conn, const video_record& v) {
+  auto res = conn.execute(
+    "INSERT INTO videos (id, workspace_id, title, description, status, version, created_at, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    {v.id, v.workspace_id, v.title, nullable(v.description), v.status, v.version, v.created_at,
+     v.updated_at});
+  return detail::status_of(res);
+}
+
+db_result<std::optional<video_record>> find(connection& conn, std::string_view workspace_id,
+                                            std::string_view id) {
+  auto rows = conn.query(std::string{"SELECT "} + columns +
+                           " FROM videos WHERE workspace_id = ? AND id = ?",
+                         {std::string{workspace_id}, std::string{id}});
+  if (!rows) {
+    return rows.error();
+  }
+  if (rows->empty()) {
+    return std::optional<video_record>{};
+  }
+  return std::optional<video_record>{read(rows->front())};
+}
+
+db_result<std::vector<video_record>> list(connection& conn, std::string_view workspace_id,
+                                          const page& p, std::string_view status) {
+  std::string sql = std::string{"SELECT "} + columns + " FROM videos WHERE workspace_id = ?";
+  std::vector<param> params{std::string{workspace_id}};
+  if (!status.empty()) {
+    sql += " AND status = ?";
+    params.emplace_back(std::string{status});
+  }
+  if (!p.before_id.empty()) {
+    sql += " AND id < ?";
+    params.emplace_back(p.before_id);
+  }
+  sql += " ORDER BY id DESC LIMIT " + std::to_string(p.limit);
+  auto rows = conn.query(sql, params);
+  if (!rows) {
+    return rows.error();
+  }
+  std::vector<video_record> out;
+  out.reserve(rows->size());
+  for (const auto& r : *rows) {
+    out.push_back(read(r));
+  }
+  return out;
+}
+
+db_result<bool> update(connection& conn, const video_record& v, int64_t expected_version) {
+  auto res = conn.execute(
+    "UPDATE videos SET title = ?, description = ?, status = ?, version = ?, updated_at = ? "
+    "WHERE workspace_id = ? AND id = ? AND version = ?",
+    {v.title, nullable(v.description), v.status, v.version, v.updated_at, v.workspace_id, v.id,
+     expected_version});
+  if (!res) {
+    return res.error();
+  }
+  return *res == 1;
+}
+
+db_result<bool> remove(connection& conn, std::string_view workspace_id, std::string_view id) {
+  auto res = conn.execute("DELETE FROM videos WHERE workspace_id = ? AND id = ?",
+                          {std::string{workspace_id}, std::string{id}});
+  if (!res) {
+    return res.error();
+  }
+  return *res > 0;
+}
+
+}  // namespace sb::persistence::videos

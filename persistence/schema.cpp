@@ -1,0 +1,99 @@
+// The product schema. Each step is written once in the portable notation of
+// render_ddl; never edit a released step, add a new one.
+
+#include "persistence/migrations.hpp"
+
+namespace sb::persistence {
+
+const std::vector<migration>& schema_migrations() {
+  static const std::vector<migration> steps = {
+    {1, "accounts",
+     R"(CREATE TABLE workspaces (
+  id {key} PRIMARY KEY,
+  name {text} NOT NULL,
+  created_at {bigint} NOT NULL
+);
+CREATE TABLE users (
+  id {key} PRIMARY KEY,
+  email {text} NOT NULL,
+  email_lc {key} NOT NULL UNIQUE,
+  name {text} NOT NULL,
+  password_hash {text} NOT NULL,
+  created_at {bigint} NOT NULL
+);
+CREATE TABLE members (
+  workspace_id {key} NOT NULL REFERENCES workspaces(id),
+  user_id {key} NOT NULL REFERENCES users(id),
+  role {text} NOT NULL,
+  created_at {bigint} NOT NULL,
+  PRIMARY KEY (workspace_id, user_id)
+);
+CREATE INDEX members_by_user ON members (user_id, created_at);
+CREATE TABLE sessions (
+  token_hash {key} PRIMARY KEY,
+  user_id {key} NOT NULL REFERENCES users(id),
+  workspace_id {key} NOT NULL REFERENCES workspaces(id),
+  created_at {bigint} NOT NULL,
+  expires_at {bigint} NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at))"},
+    {2, "crm",
+     R"(CREATE TABLE contacts (
+  id {key} PRIMARY KEY,
+  workspace_id {key} NOT NULL REFERENCES workspaces(id),
+  email {text} NOT NULL,
+  email_lc {key} NOT NULL,
+  first_name {text},
+  first_lc {key},
+  last_name {text},
+  last_lc {key},
+  phone {text},
+  company {text},
+  lifecycle_stage {text},
+  version {bigint} NOT NULL,
+  created_at {bigint} NOT NULL,
+  updated_at {bigint} NOT NULL
+);
+CREATE UNIQUE INDEX contacts_by_email ON contacts (workspace_id, email_lc);
+CREATE INDEX contacts_by_id ON contacts (workspace_id, id);
+CREATE INDEX contacts_by_first ON contacts (workspace_id, first_lc);
+CREATE INDEX contacts_by_last ON contacts (workspace_id, last_lc);
+CREATE TABLE deals (
+  id {key} PRIMARY KEY,
+  workspace_id {key} NOT NULL REFERENCES workspaces(id),
+  name {text} NOT NULL,
+  stage {key} NOT NULL,
+  amount_minor {bigint},
+  currency {text},
+  close_date {text},
+  version {bigint} NOT NULL,
+  created_at {bigint} NOT NULL,
+  updated_at {bigint} NOT NULL
+);
+CREATE INDEX deals_by_id ON deals (workspace_id, id);
+CREATE INDEX deals_by_stage ON deals (workspace_id, stage, id);
+CREATE TABLE deal_contacts (
+  deal_id {key} NOT NULL REFERENCES deals(id) ON DELETE CASCADE,
+  contact_id {key} NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+  position {bigint} NOT NULL,
+  PRIMARY KEY (deal_id, contact_id)
+);
+CREATE INDEX deal_contacts_by_contact ON deal_contacts (contact_id);
+CREATE TABLE videos (
+  id {key} PRIMARY KEY,
+  workspace_id {key} NOT NULL REFERENCES workspaces(id),
+  title {text} NOT NULL,
+  description {text},
+  status {key} NOT NULL,
+  version {bigint} NOT NULL,
+  created_at {bigint} NOT NULL,
+  updated_at {bigint} NOT NULL
+);
+CREATE INDEX videos_by_id ON videos (workspace_id, id);
+CREATE INDEX videos_by_status ON videos (workspace_id, status, id))"},
+  };
+  return steps;
+}
+
+}  // namespace sb::persistence
