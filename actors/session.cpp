@@ -8,7 +8,6 @@
 #include "persistence/repositories/accounts.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/after.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -20,8 +19,13 @@ namespace sb::actors {
 
 namespace {
 
+using idle_check_atom = caf::atom_constant<caf::atom("idlecheck")>;
+using steady = std::chrono::steady_clock;
+
 struct session_state {
   session_info info;
+  steady::time_point last_request = steady::now();
+  bool idle_check_pending = false;
   std::string me_body;  // Rendered once: GET /v1/me needs no database.
   int64_t processed = 0;
   static inline const char* name = "session";
@@ -63,6 +67,16 @@ api_response failure_response(blocking_failure f, const std::string& message,
 void begin_passivation(session_actor* self, const std::shared_ptr<services>& svc) {
   svc->sessions.erase(self->state.info.token_hash, caf::actor_cast<caf::actor>(self));
   self->send(self, passivate_atom::value);
+}
+
+// Only requests count as activity: ops probes (stats) must not keep an idle
+// session alive, so CAF's behavior timeout, which any message re-arms, is
+// not used here.
+void schedule_idle_check(session_actor* self, steady::duration in) {
+  if (!self->state.idle_check_pending) {
+    self->state.idle_check_pending = true;
+    self->delayed_send(self, in, idle_check_atom::value);
+  }
 }
 
 void publish(session_actor* self, const std::shared_ptr<services>& svc,
@@ -153,11 +167,14 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
     svc->sessions.erase(hash, me);
   });
   quiet_handlers(self);
+  schedule_idle_check(self, svc->settings.session_idle);
 
   return {
     [self, svc](api_call& call) {
       auto& st = self->state;
       ++st.processed;
+      st.last_request = steady::now();
+      schedule_idle_check(self, svc->settings.session_idle);
       const auto& route = call.request.route;
       if (now_ms() >= st.info.expires_at) {
         auto res = problem(401, "the session has expired; log in again", call.request.request_id);
@@ -210,7 +227,16 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
       return actor_stats{static_cast<int64_t>(self->mailbox().size()), self->state.processed};
     },
     [self](passivate_atom) { self->quit(); },
-    caf::after(svc->settings.session_idle) >> [self, svc] { begin_passivation(self, svc); },
+    [self, svc](idle_check_atom) {
+      auto& st = self->state;
+      st.idle_check_pending = false;
+      auto idle = steady::now() - st.last_request;
+      if (idle >= svc->settings.session_idle) {
+        begin_passivation(self, svc);
+      } else {
+        schedule_idle_check(self, svc->settings.session_idle - idle);
+      }
+    },
   };
 }
 

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -102,6 +103,12 @@ class connection {
   /// Tells whether an earlier error showed the link to be dead.
   bool broken() const;
 
+  /// When the connection last completed a call to the database.
+  std::chrono::steady_clock::time_point last_activity() const;
+
+  /// Number of prepared statements cached on this connection.
+  size_t cached_statements() const;
+
  private:
   struct impl;
   explicit connection(std::unique_ptr<impl> p);
@@ -115,7 +122,11 @@ template <class F>
 auto in_transaction(connection& conn, F&& body, int attempts = 3) -> decltype(body(conn)) {
   for (int i = 1;; ++i) {
     if (auto st = conn.begin(); !st) {
-      return st.error();
+      // SQLite takes its write lock at BEGIN, so a busy database shows here.
+      if (st.error().code != db_errc::transient || i >= attempts) {
+        return st.error();
+      }
+      continue;
     }
     auto result = body(conn);
     if (result) {
@@ -130,6 +141,26 @@ auto in_transaction(connection& conn, F&& body, int attempts = 3) -> decltype(bo
     if (result.error().code != db_errc::transient || i >= attempts) {
       return result;
     }
+  }
+}
+
+/// Runs the single statement `f()` (returning a db_result<T>) again on
+/// transient errors, up to `attempts` times, waiting 10 ms, 20 ms, 40 ms...
+/// in between. Meant for statements outside a transaction: inside one a failed
+/// statement spoils the whole transaction (PostgreSQL aborts it), so retry the
+/// transaction with in_transaction instead.
+template <class F>
+auto with_retry(F&& f, int attempts = 3) -> decltype(f()) {
+  auto delay = std::chrono::milliseconds{10};
+  for (int i = 1;; ++i) {
+    auto result = f();
+    if (result || result.error().code != db_errc::transient || i >= attempts) {
+      return result;
+    }
+    // Blocking sleep is fine here: this layer only runs on blocking worker
+    // threads, never on an actor scheduler or Asio thread.
+    std::this_thread::sleep_for(delay);
+    delay *= 2;
   }
 }
 

@@ -17,9 +17,10 @@ namespace sb::persistence {
 /// Settings of a connection pool.
 struct pool_options {
   std::string connection_string;
-  size_t max_size = 4;                         ///< Connections open at most.
-  std::chrono::seconds login_timeout{5};       ///< Per connect attempt.
+  size_t max_size = 4;                              ///< Connections open at most.
+  std::chrono::seconds login_timeout{5};            ///< Per connect attempt.
   std::chrono::milliseconds acquire_timeout{5000};  ///< Waiting for a free one.
+  std::chrono::milliseconds idle_check{30000};      ///< Ping before lending one idle this long.
 };
 
 /// Hands out connections, opens them lazily, drops broken ones.
@@ -52,6 +53,9 @@ class connection_pool {
   /// Connections currently open (idle and leased).
   size_t open_count() const;
 
+  /// Callers currently waiting for a free connection (a saturation signal).
+  size_t waiting_count() const;
+
  private:
   void give_back(std::unique_ptr<connection> conn);
 
@@ -60,6 +64,7 @@ class connection_pool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<connection>> idle_;
   size_t open_ = 0;
+  size_t waiting_ = 0;
   persistence::dialect dialect_ = persistence::dialect::sqlite;
 };
 

@@ -1,8 +1,9 @@
 #include "persistence/odbc/diagnostics.hpp"
 
+#include "persistence/odbc/connection_string.hpp"
+
 #include <algorithm>
 #include <array>
-#include <cctype>
 
 namespace sb::persistence::odbc {
 
@@ -13,25 +14,16 @@ namespace {
 // the SQLite result code into the native error, with sqlite3_errmsg() and
 // " (code)" as the message, e.g. "database is locked (5)". Extended result
 // codes are not enabled by the driver, so these primary codes are what we see.
-constexpr SQLINTEGER sqlite_error = 1;       // syntax error, no such table/column
-constexpr SQLINTEGER sqlite_busy = 5;        // "database is locked"
-constexpr SQLINTEGER sqlite_locked = 6;      // "database table is locked"
-constexpr SQLINTEGER sqlite_toobig = 18;     // string or blob too big
-constexpr SQLINTEGER sqlite_constraint = 19; // UNIQUE/FOREIGN KEY/NOT NULL/CHECK failed
-constexpr SQLINTEGER sqlite_mismatch = 20;   // datatype mismatch
-constexpr SQLINTEGER sqlite_range = 25;      // bind parameter index out of range
+constexpr SQLINTEGER sqlite_error = 1;        // syntax error, no such table/column
+constexpr SQLINTEGER sqlite_busy = 5;         // "database is locked"
+constexpr SQLINTEGER sqlite_locked = 6;       // "database table is locked"
+constexpr SQLINTEGER sqlite_toobig = 18;      // string or blob too big
+constexpr SQLINTEGER sqlite_constraint = 19;  // UNIQUE/FOREIGN KEY/NOT NULL/CHECK failed
+constexpr SQLINTEGER sqlite_mismatch = 20;    // datatype mismatch
+constexpr SQLINTEGER sqlite_range = 25;       // bind parameter index out of range
 
 bool starts_with(std::string_view x, std::string_view prefix) {
   return x.substr(0, prefix.size()) == prefix;
-}
-
-bool contains_ci(std::string_view haystack, std::string_view needle) {
-  auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-                        [](char a, char b) {
-                          return std::tolower(static_cast<unsigned char>(a)) ==
-                                 std::tolower(static_cast<unsigned char>(b));
-                        });
-  return it != haystack.end();
 }
 
 db_errc classify_sqlite(const diag_record& r) {
@@ -70,14 +62,13 @@ std::vector<diag_record> read_diagnostics(SQLSMALLINT type, SQLHANDLE h) {
     SQLINTEGER native = 0;
     std::string msg(512, '\0');
     SQLSMALLINT len = 0;
-    auto rc = SQLGetDiagRec(type, h, i, state.data(), &native,
-                            reinterpret_cast<SQLCHAR*>(msg.data()),
-                            static_cast<SQLSMALLINT>(msg.size()), &len);
+    auto rc =
+        SQLGetDiagRec(type, h, i, state.data(), &native, reinterpret_cast<SQLCHAR*>(msg.data()),
+                      static_cast<SQLSMALLINT>(msg.size()), &len);
     if (rc == SQL_SUCCESS_WITH_INFO && len >= static_cast<SQLSMALLINT>(msg.size())) {
       // The message did not fit: ask again with room for all of it.
       msg.assign(static_cast<size_t>(len) + 1, '\0');
-      rc = SQLGetDiagRec(type, h, i, state.data(), &native,
-                         reinterpret_cast<SQLCHAR*>(msg.data()),
+      rc = SQLGetDiagRec(type, h, i, state.data(), &native, reinterpret_cast<SQLCHAR*>(msg.data()),
                          static_cast<SQLSMALLINT>(msg.size()), &len);
     }
     if (!SQL_SUCCEEDED(rc)) {
@@ -97,6 +88,9 @@ db_errc classify(const diag_record& r, std::optional<dialect> d) {
   // failure). PostgreSQL ends a session it is shutting down, or whose backend
   // was killed with pg_terminate_backend, with 57P01 admin_shutdown (57P02
   // crash_shutdown, 57P03 cannot_connect_now): the link is gone either way.
+  // psqlodbc 13.02 passes that last message on as HY000 "FATAL: terminating
+  // connection due to administrator command", not as 57P01, which is why
+  // connection.cpp also asks the driver whether the link is dead.
   if (starts_with(st, "08") || st == "57P01" || st == "57P02" || st == "57P03") {
     return db_errc::unavailable;
   }

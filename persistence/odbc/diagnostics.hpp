@@ -34,7 +34,6 @@ db_error to_error(const std::vector<diag_record>& records, std::optional<dialect
                   std::string_view what);
 
 /// Reads a handle's diagnostics into a db_error whose message starts with `what`.
-db_error make_error(SQLSMALLINT type, SQLHANDLE h, std::optional<dialect> d,
-                    std::string_view what);
+db_error make_error(SQLSMALLINT type, SQLHANDLE h, std::optional<dialect> d, std::string_view what);
 
 }  // namespace sb::persistence::odbc

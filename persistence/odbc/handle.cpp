@@ -42,8 +42,8 @@ db_result<SQLHENV> environment() {
     if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &raw))) {
       return db_error{db_errc::internal, "", "cannot allocate the ODBC environment"};
     }
-    auto rc = SQLSetEnvAttr(raw, SQL_ATTR_ODBC_VERSION,
-                            reinterpret_cast<SQLPOINTER>(SQL_OV_ODBC3), 0);
+    auto rc =
+        SQLSetEnvAttr(raw, SQL_ATTR_ODBC_VERSION, reinterpret_cast<SQLPOINTER>(SQL_OV_ODBC3), 0);
     if (!SQL_SUCCEEDED(rc)) {
       auto err = make_error(SQL_HANDLE_ENV, raw, std::nullopt, "setting ODBC version 3");
       SQLFreeHandle(SQL_HANDLE_ENV, raw);
