@@ -89,18 +89,44 @@ bool verify_password(std::string_view password, const std::string& stored) {
 std::string new_id(std::string_view prefix) {
   static constexpr char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
   ensure_sodium();
+
+  // Ids made in the same millisecond must still sort in creation order, so
+  // the random part of the previous id is incremented instead of redrawn.
+  static std::mutex mtx;
+  static uint64_t last_ms = 0;
+  static std::array<unsigned char, 16> last_rnd{};
+  std::array<unsigned char, 16> rnd;
+  auto ms = static_cast<uint64_t>(now_ms());
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (ms <= last_ms) {
+      ms = last_ms;
+      // Sixteen base-32 digits, least significant last.
+      for (auto i = last_rnd.size(); i-- > 0;) {
+        if (++last_rnd[i] < 32) {
+          break;
+        }
+        last_rnd[i] = 0;
+      }
+    } else {
+      last_ms = ms;
+      randombytes_buf(last_rnd.data(), last_rnd.size());
+      for (auto& b : last_rnd) {
+        b &= 31;
+      }
+      last_rnd[0] &= 15;  // Headroom: increments within a millisecond never wrap.
+    }
+    rnd = last_rnd;
+  }
+
   std::string out{prefix};
   out += '_';
   // 48 bits of milliseconds, most significant first, in ten characters.
-  auto ms = static_cast<uint64_t>(now_ms());
   for (int shift = 45; shift >= 0; shift -= 5) {
     out += alphabet[(ms >> shift) & 31];
   }
-  // 80 random bits in sixteen characters.
-  std::array<unsigned char, 16> rnd;
-  randombytes_buf(rnd.data(), rnd.size());
   for (auto b : rnd) {
-    out += alphabet[b & 31];
+    out += alphabet[b];
   }
   return out;
 }

@@ -498,8 +498,9 @@ class http_session final : public tracked_session,
   void send(actors::api_response res) {
     phase_ = phase::writing;
 
-    // An out-of-range status from a handler must not throw out of Beast.
-    if (res.status < 100 || res.status > 599) {
+    // Beast throws on an out-of-range status and on a 1xx with a body; a 1xx
+    // is never a final response anyway.
+    if (res.status < 200 || res.status > 599) {
       res = actors::problem(500, "the handler produced an invalid status", request_id_);
     }
     res_ = {};

@@ -157,9 +157,8 @@ class ws_session final : public ws_upgrade,
     state_->ws_clients.add(1);
     do_read();
     // The server began stopping while the actors authorised this client.
-    if (state_->stopping) {
-      begin_close(websocket::close_code::going_away, "server shutting down", true);
-      return;
+    if (state_->stopping && !close_requested_) {
+      return begin_close(websocket::close_code::going_away, "server shutting down", true);
     }
     if (close_requested_) {
       arm_close_timer();

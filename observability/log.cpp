@@ -50,7 +50,7 @@ void init_logging(std::string_view level) {
                                                      spdlog::async_overflow_policy::overrun_oldest);
     lg->set_formatter(std::make_unique<spdlog::pattern_formatter>(
       R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n",%v})",
-      spdlog::pattern_time_type::utc, ""));
+      spdlog::pattern_time_type::utc));
     lg->set_level(lvl);
     lg->flush_on(spdlog::level::warn);
     loggers[i] = lg;

@@ -24,7 +24,7 @@ SB_PACKAGES=(
   unixodbc unixodbc-dev odbc-postgresql libsqliteodbc
   libspdlog-dev libfmt-dev catch2 libssl-dev libsodium-dev
   postgresql postgresql-client redis-server redis-tools
-  wrk curl python3
+  wrk curl jq python3
 )
 
 # ---------------------------------------------------------------------------------------------

@@ -52,6 +52,12 @@ class test_service final : public sb::actors::api_service {
       if (req.params[0] == "drop") {
         return;  // The only copy dies here: the handle answers 500 itself.
       }
+      if (req.params[0].rfind("status-", 0) == 0) {
+        auto res = echo(req);
+        res.status = static_cast<uint16_t>(std::stoi(req.params[0].substr(7)));
+        reply.deliver(std::move(res));
+        return;
+      }
     }
     reply.deliver(echo(req));
   }
@@ -67,6 +73,10 @@ class test_service final : public sb::actors::api_service {
       std::lock_guard lock{mtx_};
       streams_.push_back({req, sink});
       changed_.notify_all();
+    }
+    // As the event hub may: a frame arrives before the handshake is done.
+    if (req.query.count("welcome") > 0) {
+      sink->push(std::make_shared<const std::string>("welcome"));
     }
     api_response res;
     res.status = 101;
@@ -513,6 +523,15 @@ TEST_CASE("a request nobody answers gets 504 after handler_timeout") {
   CHECK_FALSE(c.read_response(300ms));
 }
 
+TEST_CASE("a reply with a status that cannot end an exchange becomes a 500") {
+  fixture f;
+  for (auto id : {"status-42", "status-101", "status-700"}) {
+    INFO(id);
+    check_problem(f.get(std::string{"/v1/videos/"} + id, bearer()), 500);
+  }
+  CHECK(f.get("/v1/videos/status-204", bearer()).status == 204);
+}
+
 TEST_CASE("a dropped reply handle answers 500") {
   fixture f;
   auto res = f.get("/v1/videos/drop", bearer());
@@ -614,10 +633,13 @@ TEST_CASE("a WebSocket request the service refuses gets the service's response")
 TEST_CASE("events pushed to a client arrive in order") {
   fixture f;
   ws_options o;
+  o.target = "/v1/events?welcome=1";
   o.headers = bearer(good_token);
   ws_client c{host, f.port, o};
   REQUIRE(c.accepted());
   auto sink = f.service.stream(0).second;
+  // Pushed while the actors were still authorising the client.
+  CHECK(c.read_text(5s) == std::optional<std::string>{"welcome"});
   for (int i = 0; i < 50; ++i) {
     REQUIRE(sink->push(frame(R"({"n":)" + std::to_string(i) + "}")));
   }

@@ -311,7 +311,8 @@ TEST_CASE("bad input gets a problem response and never a crash") {
   auto typed = c.post("/v1/contacts", {{"email", 42}, {"first_name", json::array()}});
   require_problem(typed, 422);
   std::set<std::string> fields;
-  for (const auto& e : typed.json()["errors"]) {
+  auto typed_body = typed.json();
+  for (const auto& e : typed_body["errors"]) {
     fields.insert(e["field"].get<std::string>());
   }
   CHECK(fields == std::set<std::string>{"email", "first_name"});
@@ -322,7 +323,8 @@ TEST_CASE("bad input gets a problem response and never a crash") {
   require_problem(c.get("/v1/nothing"), 404);
   auto wrong_method = c.send("PUT", "/v1/contacts", "{}", {{"Content-Type", "application/json"}});
   require_problem(wrong_method, 405);
-  CHECK(wrong_method.header("allow") == "GET, POST");
+  auto allow = wrong_method.header("allow");
+  CHECK((allow == "GET, POST" || allow == "POST, GET"));
   require_problem(c.get("/v1/contacts?limit=1000"), 422);
 
   api_client anonymous{srv.port()};

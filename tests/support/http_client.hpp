@@ -21,9 +21,9 @@ using header_map = std::map<std::string, std::string>;
 
 /// One HTTP response as a test sees it.
 struct http_response {
-  int status = 0;
+  int status = 0;                              ///< 0 until a response was read.
   std::map<std::string, std::string> headers;  ///< Lowercased names; repeats joined by ", ".
-  std::string body;
+  std::string body;                            ///< The whole body, de-chunked.
 
   /// A header value (name in any case), or "" when absent.
   std::string header(std::string_view name) const;
@@ -67,12 +67,12 @@ class http_connection {
 
 /// How a WebSocket client connects.
 struct ws_options {
-  std::string target = "/v1/events";
-  header_map headers;
+  std::string target = "/v1/events";  ///< Request target of the upgrade request.
+  header_map headers;                 ///< Extra fields of the upgrade request.
   /// SO_RCVBUF before connecting (0 keeps the default); small values make a
   /// client that does not read fall behind sooner.
   int receive_buffer = 0;
-  std::chrono::milliseconds timeout = 10s;
+  std::chrono::milliseconds timeout = 10s;  ///< Deadline of the handshake.
 };
 
 /// A WebSocket client. It only reads when asked to, so a test can simulate a
