@@ -84,8 +84,13 @@ int main(int argc, char** argv) {
               << settings.listen_port << ": " << error << "\n";
     return 1;
   }
+  // Scripts and tests wait for this line, so it shows at any log level.
+  auto listening_level = sb::observability::log_enabled(sb::observability::layer::app,
+                                                        spdlog::level::info)
+                           ? spdlog::level::info
+                           : spdlog::level::critical;
   sb::observability::write_log(
-    sb::observability::layer::app, spdlog::level::info, ctx, "listening",
+    sb::observability::layer::app, listening_level, ctx, "listening",
     fmt::format(R"("address":"{}","port":{})", sb::observability::json_escape(settings.listen_address),
                 server.port()));
 
