@@ -1,7 +1,7 @@
 // CRM contacts: create, list with search, read, patch with If-Match, delete.
 
 #include "actors/credentials.hpp"
-#include "actors/handlers/handler.hpp"
+#include "actors/handlers/crud.hpp"
 #include "actors/handlers/validation.hpp"
 #include "persistence/repositories/contacts.hpp"
 
@@ -74,18 +74,10 @@ void read_fields(const json& body, contact_record& c, bool create, field_errors&
   }
 }
 
-api_response conflict_or_failure(const persistence::db_error& err, std::string_view rid) {
-  if (err.code == persistence::db_errc::conflict) {
-    return problem(409, "a contact with this email already exists in the workspace", rid);
-  }
-  return db_failure(err, rid);
-}
-
-api_response with_etag(uint16_t status, const contact_record& c) {
-  auto res = json_response(status, to_json(c).dump());
-  res.headers.emplace_back("ETag", etag_of(c.version));
-  return res;
-}
+const resource<contact_record> contacts{
+  "contact",   "/v1/contacts", repo::find, repo::insert, repo::update, repo::remove, to_json,
+  "a contact with this email already exists in the workspace",
+};
 
 }  // namespace
 
@@ -107,16 +99,9 @@ api_response contacts_create(handler_context& ctx) {
   c.workspace_id = ctx.session.workspace_id;
   c.version = 1;
   c.created_at = c.updated_at = now_ms();
-  if (auto st = repo::insert(ctx.conn, c); !st) {
-    return conflict_or_failure(st.error(), rid);
-  }
-
-  auto data = to_json(c).dump();
-  add_event(ctx, "contact.created", c.id, data);
-  auto res = json_response(201, std::move(data));
-  res.headers.emplace_back("ETag", etag_of(c.version));
-  res.headers.emplace_back("Location", "/v1/contacts/" + c.id);
-  return res;
+  return create_one(ctx, contacts, c, [](persistence::connection&) {
+    return std::optional<api_response>{};
+  });
 }
 
 api_response contacts_list(handler_context& ctx) {
@@ -144,19 +129,10 @@ api_response contacts_list(handler_context& ctx) {
 }
 
 api_response contacts_get(handler_context& ctx) {
-  const auto& rid = ctx.request.request_id;
-  auto found = repo::find(ctx.conn, ctx.session.workspace_id, ctx.request.params.at(0));
-  if (!found) {
-    return db_failure(found.error(), rid);
-  }
-  if (!*found) {
-    return problem(404, "no such contact", rid);
-  }
-  return with_etag(200, **found);
+  return get_one(ctx, contacts);
 }
 
 api_response contacts_update(handler_context& ctx) {
-  const auto& rid = ctx.request.request_id;
   std::optional<api_response> bad;
   auto body = parse_object(ctx.request, bad);
   if (!body) {
@@ -166,73 +142,28 @@ api_response contacts_update(handler_context& ctx) {
   field_errors errors;
   read_fields(*body, patch, false, errors);
   if (!errors.empty()) {
-    return errors.response(rid);
+    return errors.response(ctx.request.request_id);
   }
-
-  // Read, check the precondition and write in one transaction; the write is
-  // also guarded by the version, so a concurrent writer cannot be lost.
-  std::optional<api_response> outcome;
-  contact_record updated;
-  auto st = persistence::in_transaction(ctx.conn, [&](persistence::connection& conn) {
-    outcome.reset();
-    auto found = repo::find(conn, ctx.session.workspace_id, ctx.request.params.at(0));
-    if (!found) {
-      return persistence::db_result<bool>{found.error()};
-    }
-    if (!*found) {
-      outcome = problem(404, "no such contact", rid);
-      return persistence::db_result<bool>{false};
-    }
-    auto current = **found;
-    if (!if_match_accepts(ctx.request.if_match, current.version)) {
-      outcome = problem(412, "the contact changed since the given ETag", rid);
-      return persistence::db_result<bool>{false};
-    }
-    updated = current;
-    if (body->contains("email")) {
-      updated.email = patch.email;
-    }
+  return patch_one(ctx, contacts, [&](persistence::connection&, contact_record& c) {
     auto take = [&](const char* name, persistence::opt_text& to, const persistence::opt_text& x) {
       if (body->contains(name)) {
         to = x;
       }
     };
-    take("first_name", updated.first_name, patch.first_name);
-    take("last_name", updated.last_name, patch.last_name);
-    take("phone", updated.phone, patch.phone);
-    take("company", updated.company, patch.company);
-    take("lifecycle_stage", updated.lifecycle_stage, patch.lifecycle_stage);
-    updated.version = current.version + 1;
-    updated.updated_at = now_ms();
-    auto written = repo::update(conn, updated, current.version);
-    if (written && !*written) {
-      outcome = problem(412, "the contact changed while it was being updated", rid);
+    if (body->contains("email")) {
+      c.email = patch.email;
     }
-    return written;
+    take("first_name", c.first_name, patch.first_name);
+    take("last_name", c.last_name, patch.last_name);
+    take("phone", c.phone, patch.phone);
+    take("company", c.company, patch.company);
+    take("lifecycle_stage", c.lifecycle_stage, patch.lifecycle_stage);
+    return std::optional<api_response>{};
   });
-  if (!st) {
-    return conflict_or_failure(st.error(), rid);
-  }
-  if (outcome) {
-    return *outcome;
-  }
-
-  add_event(ctx, "contact.updated", updated.id, to_json(updated).dump());
-  return with_etag(200, updated);
 }
 
 api_response contacts_delete(handler_context& ctx) {
-  const auto& rid = ctx.request.request_id;
-  const auto& id = ctx.request.params.at(0);
-  auto removed = repo::remove(ctx.conn, ctx.session.workspace_id, id);
-  if (!removed) {
-    return db_failure(removed.error(), rid);
-  }
-  if (!*removed) {
-    return problem(404, "no such contact", rid);
-  }
-  add_event(ctx, "contact.deleted", id, "null");
-  return no_content();
+  return delete_one(ctx, contacts);
 }
 
 }  // namespace sb::actors::handlers

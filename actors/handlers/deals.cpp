@@ -1,7 +1,7 @@
 // Deals: create, list filtered by stage, read, patch with If-Match, delete.
 
 #include "actors/credentials.hpp"
-#include "actors/handlers/handler.hpp"
+#include "actors/handlers/crud.hpp"
 #include "actors/handlers/validation.hpp"
 #include "persistence/repositories/contacts.hpp"
 #include "persistence/repositories/deals.hpp"
@@ -135,9 +135,10 @@ void read_fields(const json& body, deal_record& d, bool create, field_errors& er
 }
 
 // Every linked contact must exist in the caller's workspace.
-std::optional<api_response> check_contacts(handler_context& ctx, const deal_record& d) {
+std::optional<api_response> check_contacts(handler_context& ctx, persistence::connection& conn,
+                                           const deal_record& d) {
   const auto& rid = ctx.request.request_id;
-  auto found = persistence::contacts::existing(ctx.conn, ctx.session.workspace_id, d.contact_ids);
+  auto found = persistence::contacts::existing(conn, ctx.session.workspace_id, d.contact_ids);
   if (!found) {
     return db_failure(found.error(), rid);
   }
@@ -153,11 +154,9 @@ std::optional<api_response> check_contacts(handler_context& ctx, const deal_reco
   return errors.response(rid);
 }
 
-api_response with_etag(uint16_t status, const deal_record& d) {
-  auto res = json_response(status, to_json(d).dump());
-  res.headers.emplace_back("ETag", etag_of(d.version));
-  return res;
-}
+const resource<deal_record> deals{
+  "deal", "/v1/deals", repo::find, repo::insert, repo::update, repo::remove, to_json,
+};
 
 }  // namespace
 
@@ -183,27 +182,8 @@ api_response deals_create(handler_context& ctx) {
   d.workspace_id = ctx.session.workspace_id;
   d.version = 1;
   d.created_at = d.updated_at = now_ms();
-  std::optional<api_response> rejected;
-  auto st = persistence::in_transaction(ctx.conn, [&](persistence::connection&) {
-    rejected = check_contacts(ctx, d);
-    if (rejected) {
-      return persistence::db_status{persistence::done{}};
-    }
-    return repo::insert(ctx.conn, d);
-  });
-  if (!st) {
-    return db_failure(st.error(), rid);
-  }
-  if (rejected) {
-    return *rejected;
-  }
-
-  auto data = to_json(d).dump();
-  add_event(ctx, "deal.created", d.id, data);
-  auto res = json_response(201, std::move(data));
-  res.headers.emplace_back("ETag", etag_of(d.version));
-  res.headers.emplace_back("Location", "/v1/deals/" + d.id);
-  return res;
+  return create_one(ctx, deals, d,
+                    [&](persistence::connection& conn) { return check_contacts(ctx, conn, d); });
 }
 
 api_response deals_list(handler_context& ctx) {
@@ -230,19 +210,10 @@ api_response deals_list(handler_context& ctx) {
 }
 
 api_response deals_get(handler_context& ctx) {
-  const auto& rid = ctx.request.request_id;
-  auto found = repo::find(ctx.conn, ctx.session.workspace_id, ctx.request.params.at(0));
-  if (!found) {
-    return db_failure(found.error(), rid);
-  }
-  if (!*found) {
-    return problem(404, "no such deal", rid);
-  }
-  return with_etag(200, **found);
+  return get_one(ctx, deals);
 }
 
 api_response deals_update(handler_context& ctx) {
-  const auto& rid = ctx.request.request_id;
   std::optional<api_response> bad;
   auto body = parse_object(ctx.request, bad);
   if (!body) {
@@ -252,81 +223,34 @@ api_response deals_update(handler_context& ctx) {
   field_errors errors;
   read_fields(*body, patch, false, errors);
   if (!errors.empty()) {
-    return errors.response(rid);
+    return errors.response(ctx.request.request_id);
   }
-
-  std::optional<api_response> outcome;
-  deal_record updated;
-  auto st = persistence::in_transaction(ctx.conn, [&](persistence::connection& conn) {
-    outcome.reset();
-    auto found = repo::find(conn, ctx.session.workspace_id, ctx.request.params.at(0));
-    if (!found) {
-      return persistence::db_result<bool>{found.error()};
-    }
-    if (!*found) {
-      outcome = problem(404, "no such deal", rid);
-      return persistence::db_result<bool>{false};
-    }
-    auto current = **found;
-    if (!if_match_accepts(ctx.request.if_match, current.version)) {
-      outcome = problem(412, "the deal changed since the given ETag", rid);
-      return persistence::db_result<bool>{false};
-    }
-    updated = current;
+  return patch_one(ctx, deals, [&](persistence::connection& conn, deal_record& d) {
     if (body->contains("name")) {
-      updated.name = patch.name;
+      d.name = patch.name;
     }
     if (body->contains("stage")) {
-      updated.stage = patch.stage;
+      d.stage = patch.stage;
     }
     if (body->contains("amount")) {
-      updated.amount_minor = patch.amount_minor;
+      d.amount_minor = patch.amount_minor;
     }
     if (body->contains("currency")) {
-      updated.currency = patch.currency;
+      d.currency = patch.currency;
     }
     if (body->contains("close_date")) {
-      updated.close_date = patch.close_date;
+      d.close_date = patch.close_date;
     }
-    if (body->contains("contact_ids")) {
-      updated.contact_ids = patch.contact_ids;
-      if ((outcome = check_contacts(ctx, updated))) {
-        return persistence::db_result<bool>{false};
-      }
+    if (!body->contains("contact_ids")) {
+      return std::optional<api_response>{};
     }
-    updated.version = current.version + 1;
-    updated.updated_at = now_ms();
-    auto written = repo::update(conn, updated, current.version);
-    if (written && !*written) {
-      outcome = problem(412, "the deal changed while it was being updated", rid);
-    }
-    return written;
+    d.contact_ids = patch.contact_ids;
+    return check_contacts(ctx, conn, d);
   });
-  if (!st) {
-    return db_failure(st.error(), rid);
-  }
-  if (outcome) {
-    return *outcome;
-  }
-
-  add_event(ctx, "deal.updated", updated.id, to_json(updated).dump());
-  return with_etag(200, updated);
 }
 
 api_response deals_delete(handler_context& ctx) {
-  const auto& rid = ctx.request.request_id;
-  const auto& id = ctx.request.params.at(0);
-  auto removed = persistence::in_transaction(ctx.conn, [&](persistence::connection& conn) {
-    return repo::remove(conn, ctx.session.workspace_id, id);
-  });
-  if (!removed) {
-    return db_failure(removed.error(), rid);
-  }
-  if (!*removed) {
-    return problem(404, "no such deal", rid);
-  }
-  add_event(ctx, "deal.deleted", id, "null");
-  return no_content();
+  return delete_one(ctx, deals);
 }
 
 }  // namespace sb::actors::handlers

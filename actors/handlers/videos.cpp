@@ -1,7 +1,7 @@
 // Videos: metadata create, list filtered by status, read, patch, delete.
 
 #include "actors/credentials.hpp"
-#include "actors/handlers/handler.hpp"
+#include "actors/handlers/crud.hpp"
 #include "actors/handlers/validation.hpp"
 #include "persistence/repositories/videos.hpp"
 
@@ -56,11 +56,9 @@ void read_fields(const json& body, video_record& v, bool create, field_errors& e
   }
 }
 
-api_response with_etag(uint16_t status, const video_record& v) {
-  auto res = json_response(status, to_json(v).dump());
-  res.headers.emplace_back("ETag", etag_of(v.version));
-  return res;
-}
+const resource<video_record> videos{
+  "video", "/v1/videos", repo::find, repo::insert, repo::update, repo::remove, to_json,
+};
 
 }  // namespace
 
@@ -83,16 +81,9 @@ api_response videos_create(handler_context& ctx) {
   v.workspace_id = ctx.session.workspace_id;
   v.version = 1;
   v.created_at = v.updated_at = now_ms();
-  if (auto st = repo::insert(ctx.conn, v); !st) {
-    return db_failure(st.error(), rid);
-  }
-
-  auto data = to_json(v).dump();
-  add_event(ctx, "video.created", v.id, data);
-  auto res = json_response(201, std::move(data));
-  res.headers.emplace_back("ETag", etag_of(v.version));
-  res.headers.emplace_back("Location", "/v1/videos/" + v.id);
-  return res;
+  return create_one(ctx, videos, v, [](persistence::connection&) {
+    return std::optional<api_response>{};
+  });
 }
 
 api_response videos_list(handler_context& ctx) {
@@ -119,19 +110,10 @@ api_response videos_list(handler_context& ctx) {
 }
 
 api_response videos_get(handler_context& ctx) {
-  const auto& rid = ctx.request.request_id;
-  auto found = repo::find(ctx.conn, ctx.session.workspace_id, ctx.request.params.at(0));
-  if (!found) {
-    return db_failure(found.error(), rid);
-  }
-  if (!*found) {
-    return problem(404, "no such video", rid);
-  }
-  return with_etag(200, **found);
+  return get_one(ctx, videos);
 }
 
 api_response videos_update(handler_context& ctx) {
-  const auto& rid = ctx.request.request_id;
   std::optional<api_response> bad;
   auto body = parse_object(ctx.request, bad);
   if (!body) {
@@ -141,67 +123,24 @@ api_response videos_update(handler_context& ctx) {
   field_errors errors;
   read_fields(*body, patch, false, errors);
   if (!errors.empty()) {
-    return errors.response(rid);
+    return errors.response(ctx.request.request_id);
   }
-
-  std::optional<api_response> outcome;
-  video_record updated;
-  auto st = persistence::in_transaction(ctx.conn, [&](persistence::connection& conn) {
-    outcome.reset();
-    auto found = repo::find(conn, ctx.session.workspace_id, ctx.request.params.at(0));
-    if (!found) {
-      return persistence::db_result<bool>{found.error()};
-    }
-    if (!*found) {
-      outcome = problem(404, "no such video", rid);
-      return persistence::db_result<bool>{false};
-    }
-    auto current = **found;
-    if (!if_match_accepts(ctx.request.if_match, current.version)) {
-      outcome = problem(412, "the video changed since the given ETag", rid);
-      return persistence::db_result<bool>{false};
-    }
-    updated = current;
+  return patch_one(ctx, videos, [&](persistence::connection&, video_record& v) {
     if (body->contains("title")) {
-      updated.title = patch.title;
+      v.title = patch.title;
     }
     if (body->contains("description")) {
-      updated.description = patch.description;
+      v.description = patch.description;
     }
     if (body->contains("status")) {
-      updated.status = patch.status;
+      v.status = patch.status;
     }
-    updated.version = current.version + 1;
-    updated.updated_at = now_ms();
-    auto written = repo::update(conn, updated, current.version);
-    if (written && !*written) {
-      outcome = problem(412, "the video changed while it was being updated", rid);
-    }
-    return written;
+    return std::optional<api_response>{};
   });
-  if (!st) {
-    return db_failure(st.error(), rid);
-  }
-  if (outcome) {
-    return *outcome;
-  }
-
-  add_event(ctx, "video.updated", updated.id, to_json(updated).dump());
-  return with_etag(200, updated);
 }
 
 api_response videos_delete(handler_context& ctx) {
-  const auto& rid = ctx.request.request_id;
-  const auto& id = ctx.request.params.at(0);
-  auto removed = repo::remove(ctx.conn, ctx.session.workspace_id, id);
-  if (!removed) {
-    return db_failure(removed.error(), rid);
-  }
-  if (!*removed) {
-    return problem(404, "no such video", rid);
-  }
-  add_event(ctx, "video.deleted", id, "null");
-  return no_content();
+  return delete_one(ctx, videos);
 }
 
 }  // namespace sb::actors::handlers

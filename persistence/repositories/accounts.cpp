@@ -135,11 +135,8 @@ db_result<std::optional<session_view>> find_session(connection& conn,
 }
 
 db_result<bool> delete_session(connection& conn, std::string_view token_hash) {
-  auto res = conn.execute("DELETE FROM sessions WHERE token_hash = ?", {std::string{token_hash}});
-  if (!res) {
-    return res.error();
-  }
-  return *res > 0;
+  return detail::touched(
+    conn.execute("DELETE FROM sessions WHERE token_hash = ?", {std::string{token_hash}}));
 }
 
 }  // namespace sb::persistence::accounts

@@ -29,18 +29,6 @@ contact_record read(const row& r) {
   return c;
 }
 
-db_result<std::vector<contact_record>> read_all(db_result<std::vector<row>> rows) {
-  if (!rows) {
-    return rows.error();
-  }
-  std::vector<contact_record> out;
-  out.reserve(rows->size());
-  for (const auto& r : *rows) {
-    out.push_back(read(r));
-  }
-  return out;
-}
-
 }  // namespace
 
 db_status insert(connection& conn, const contact_record& c) {
@@ -57,16 +45,10 @@ db_status insert(connection& conn, const contact_record& c) {
 
 db_result<std::optional<contact_record>> find(connection& conn, std::string_view workspace_id,
                                               std::string_view id) {
-  auto rows = conn.query(std::string{"SELECT "} + columns +
-                           " FROM contacts WHERE workspace_id = ? AND id = ?",
-                         {std::string{workspace_id}, std::string{id}});
-  if (!rows) {
-    return rows.error();
-  }
-  if (rows->empty()) {
-    return std::optional<contact_record>{};
-  }
-  return std::optional<contact_record>{read(rows->front())};
+  return detail::read_first(conn.query(std::string{"SELECT "} + columns +
+                                         " FROM contacts WHERE workspace_id = ? AND id = ?",
+                                       {std::string{workspace_id}, std::string{id}}),
+                            read);
 }
 
 db_result<std::vector<contact_record>> list(connection& conn, std::string_view workspace_id,
@@ -84,12 +66,8 @@ db_result<std::vector<contact_record>> list(connection& conn, std::string_view w
       params.emplace_back(hi);
     }
   }
-  if (!p.before_id.empty()) {
-    sql += " AND id < ?";
-    params.emplace_back(p.before_id);
-  }
-  sql += " ORDER BY id DESC LIMIT " + std::to_string(p.limit);
-  return read_all(conn.query(sql, params));
+  detail::add_page(sql, params, p);
+  return detail::read_all(conn.query(sql, params), read);
 }
 
 db_result<bool> update(connection& conn, const contact_record& c, int64_t expected_version) {
@@ -108,12 +86,8 @@ db_result<bool> update(connection& conn, const contact_record& c, int64_t expect
 }
 
 db_result<bool> remove(connection& conn, std::string_view workspace_id, std::string_view id) {
-  auto res = conn.execute("DELETE FROM contacts WHERE workspace_id = ? AND id = ?",
-                          {std::string{workspace_id}, std::string{id}});
-  if (!res) {
-    return res.error();
-  }
-  return *res > 0;
+  return detail::touched(conn.execute("DELETE FROM contacts WHERE workspace_id = ? AND id = ?",
+                                      {std::string{workspace_id}, std::string{id}}));
 }
 
 db_result<std::vector<std::string>> existing(connection& conn, std::string_view workspace_id,

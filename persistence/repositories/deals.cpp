@@ -110,21 +110,12 @@ db_result<std::vector<deal_record>> list(connection& conn, std::string_view work
     sql += " AND stage = ?";
     params.emplace_back(std::string{stage});
   }
-  if (!p.before_id.empty()) {
-    sql += " AND id < ?";
-    params.emplace_back(p.before_id);
+  detail::add_page(sql, params, p);
+  auto out = detail::read_all(conn.query(sql, params), read);
+  if (!out) {
+    return out.error();
   }
-  sql += " ORDER BY id DESC LIMIT " + std::to_string(p.limit);
-  auto rows = conn.query(sql, params);
-  if (!rows) {
-    return rows.error();
-  }
-  std::vector<deal_record> out;
-  out.reserve(rows->size());
-  for (const auto& r : *rows) {
-    out.push_back(read(r));
-  }
-  if (auto st = attach_links(conn, out); !st) {
+  if (auto st = attach_links(conn, *out); !st) {
     return st.error();
   }
   return out;
@@ -161,12 +152,8 @@ db_result<bool> remove(connection& conn, std::string_view workspace_id, std::str
   if (!links) {
     return links.error();
   }
-  auto res = conn.execute("DELETE FROM deals WHERE workspace_id = ? AND id = ?",
-                          {std::string{workspace_id}, std::string{id}});
-  if (!res) {
-    return res.error();
-  }
-  return *res > 0;
+  return detail::touched(conn.execute("DELETE FROM deals WHERE workspace_id = ? AND id = ?",
+                                      {std::string{workspace_id}, std::string{id}}));
 }
 
 }  // namespace sb::persistence::deals

@@ -27,16 +27,10 @@ db_status insert(connection& conn, const video_record& v) {
 
 db_result<std::optional<video_record>> find(connection& conn, std::string_view workspace_id,
                                             std::string_view id) {
-  auto rows = conn.query(std::string{"SELECT "} + columns +
-                           " FROM videos WHERE workspace_id = ? AND id = ?",
-                         {std::string{workspace_id}, std::string{id}});
-  if (!rows) {
-    return rows.error();
-  }
-  if (rows->empty()) {
-    return std::optional<video_record>{};
-  }
-  return std::optional<video_record>{read(rows->front())};
+  return detail::read_first(conn.query(std::string{"SELECT "} + columns +
+                                         " FROM videos WHERE workspace_id = ? AND id = ?",
+                                       {std::string{workspace_id}, std::string{id}}),
+                            read);
 }
 
 db_result<std::vector<video_record>> list(connection& conn, std::string_view workspace_id,
@@ -47,21 +41,8 @@ db_result<std::vector<video_record>> list(connection& conn, std::string_view wor
     sql += " AND status = ?";
     params.emplace_back(std::string{status});
   }
-  if (!p.before_id.empty()) {
-    sql += " AND id < ?";
-    params.emplace_back(p.before_id);
-  }
-  sql += " ORDER BY id DESC LIMIT " + std::to_string(p.limit);
-  auto rows = conn.query(sql, params);
-  if (!rows) {
-    return rows.error();
-  }
-  std::vector<video_record> out;
-  out.reserve(rows->size());
-  for (const auto& r : *rows) {
-    out.push_back(read(r));
-  }
-  return out;
+  detail::add_page(sql, params, p);
+  return detail::read_all(conn.query(sql, params), read);
 }
 
 db_result<bool> update(connection& conn, const video_record& v, int64_t expected_version) {
@@ -77,12 +58,8 @@ db_result<bool> update(connection& conn, const video_record& v, int64_t expected
 }
 
 db_result<bool> remove(connection& conn, std::string_view workspace_id, std::string_view id) {
-  auto res = conn.execute("DELETE FROM videos WHERE workspace_id = ? AND id = ?",
-                          {std::string{workspace_id}, std::string{id}});
-  if (!res) {
-    return res.error();
-  }
-  return *res > 0;
+  return detail::touched(conn.execute("DELETE FROM videos WHERE workspace_id = ? AND id = ?",
+                                      {std::string{workspace_id}, std::string{id}}));
 }
 
 }  // namespace sb::persistence::videos

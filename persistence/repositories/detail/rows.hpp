@@ -3,6 +3,7 @@
 // Small helpers the repositories share; not for use outside persistence/.
 
 #include "persistence/connection.hpp"
+#include "persistence/records.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -37,6 +38,53 @@ inline db_status status_of(const db_result<int64_t>& res) {
 /// index-friendly prefix ranges (col >= prefix AND col < upper).
 inline std::string prefix_upper_bound(const std::string& prefix) {
   return prefix + "\xf4\x8f\xbf\xbf";  // U+10FFFF, the largest code point.
+}
+
+/// Appends "newest first, below the cursor" to a query on `id`.
+inline void add_page(std::string& sql, std::vector<param>& params, const page& p) {
+  if (!p.before_id.empty()) {
+    sql += " AND id < ?";
+    params.emplace_back(p.before_id);
+  }
+  sql += " ORDER BY id DESC LIMIT " + std::to_string(p.limit);
+}
+
+/// Turns every row of `rows` into a record with `read`.
+template <class Read>
+auto read_all(db_result<std::vector<row>> rows, Read read)
+  -> db_result<std::vector<decltype(read(std::declval<const row&>()))>> {
+  using record = decltype(read(std::declval<const row&>()));
+  if (!rows) {
+    return rows.error();
+  }
+  std::vector<record> out;
+  out.reserve(rows->size());
+  for (const auto& r : *rows) {
+    out.push_back(read(r));
+  }
+  return out;
+}
+
+/// Turns the first row of `rows`, if any, into a record with `read`.
+template <class Read>
+auto read_first(db_result<std::vector<row>> rows, Read read)
+  -> db_result<std::optional<decltype(read(std::declval<const row&>()))>> {
+  using record = decltype(read(std::declval<const row&>()));
+  if (!rows) {
+    return rows.error();
+  }
+  if (rows->empty()) {
+    return std::optional<record>{};
+  }
+  return std::optional<record>{read(rows->front())};
+}
+
+/// Tells whether a write touched any row.
+inline db_result<bool> touched(const db_result<int64_t>& res) {
+  if (!res) {
+    return res.error();
+  }
+  return *res > 0;
 }
 
 }  // namespace sb::persistence::detail

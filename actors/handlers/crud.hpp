@@ -1,0 +1,156 @@
+#pragma once
+
+// The parts of read, patch and delete that every workspace entity shares:
+// tenancy by workspace id, 404s, If-Match against the stored version, a
+// version-guarded write, and the change event.
+
+#include "actors/credentials.hpp"
+#include "actors/handlers/handler.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sb::actors::handlers {
+
+/// How the shared handlers reach one kind of entity.
+template <class Record>
+struct resource {
+  std::string_view noun;  ///< "contact": used in messages and event types.
+  std::string_view path;  ///< "/v1/contacts": for Location headers.
+  persistence::db_result<std::optional<Record>> (*find)(persistence::connection&,
+                                                        std::string_view workspace_id,
+                                                        std::string_view id);
+  persistence::db_status (*insert)(persistence::connection&, const Record&);
+  persistence::db_result<bool> (*update)(persistence::connection&, const Record&,
+                                         int64_t expected_version);
+  persistence::db_result<bool> (*remove)(persistence::connection&, std::string_view workspace_id,
+                                         std::string_view id);
+  nlohmann::json (*to_json)(const Record&);
+  std::string_view conflict = "the change conflicts with existing data";  ///< 409 detail.
+
+  /// The response for a failed write.
+  api_response failure(const persistence::db_error& err, std::string_view rid) const {
+    if (err.code == persistence::db_errc::conflict) {
+      return problem(409, conflict, rid);
+    }
+    return db_failure(err, rid);
+  }
+};
+
+/// The response for an entity: its JSON and its ETag.
+template <class Record>
+api_response entity_response(uint16_t status, const resource<Record>& res, const Record& r) {
+  auto out = json_response(status, res.to_json(r).dump());
+  out.headers.emplace_back("ETag", etag_of(r.version));
+  return out;
+}
+
+/// Stores a new entity (inside `check`'s transaction when given) and
+/// answers 201 with ETag and Location. `check` may veto with a response.
+template <class Record, class Check>
+api_response create_one(handler_context& ctx, const resource<Record>& res, const Record& r,
+                        Check check) {
+  const auto& rid = ctx.request.request_id;
+  std::optional<api_response> vetoed;
+  auto st = persistence::in_transaction(ctx.conn, [&](persistence::connection& conn) {
+    if ((vetoed = check(conn))) {
+      return persistence::db_status{persistence::done{}};
+    }
+    return res.insert(conn, r);
+  });
+  if (!st) {
+    return res.failure(st.error(), rid);
+  }
+  if (vetoed) {
+    return *vetoed;
+  }
+  auto data = res.to_json(r).dump();
+  add_event(ctx, std::string{res.noun} + ".created", r.id, data);
+  auto out = json_response(201, std::move(data));
+  out.headers.emplace_back("ETag", etag_of(r.version));
+  out.headers.emplace_back("Location", std::string{res.path} + "/" + r.id);
+  return out;
+}
+
+/// GET of one entity of the caller's workspace.
+template <class Record>
+api_response get_one(handler_context& ctx, const resource<Record>& res) {
+  const auto& rid = ctx.request.request_id;
+  auto found = res.find(ctx.conn, ctx.session.workspace_id, ctx.request.params.at(0));
+  if (!found) {
+    return db_failure(found.error(), rid);
+  }
+  if (!*found) {
+    return problem(404, "no such " + std::string{res.noun}, rid);
+  }
+  return entity_response(200, res, **found);
+}
+
+/// PATCH of one entity: reads it, checks If-Match, lets `apply(record)`
+/// change it (or veto with a response), and writes it guarded by the version
+/// it read, all in one transaction.
+template <class Record, class Apply>
+api_response patch_one(handler_context& ctx, const resource<Record>& res, Apply apply) {
+  const auto& rid = ctx.request.request_id;
+  const std::string noun{res.noun};
+  std::optional<api_response> outcome;
+  Record updated;
+  auto st = persistence::in_transaction(ctx.conn, [&](persistence::connection& conn) {
+    outcome.reset();
+    auto found = res.find(conn, ctx.session.workspace_id, ctx.request.params.at(0));
+    if (!found) {
+      return persistence::db_result<bool>{found.error()};
+    }
+    if (!*found) {
+      outcome = problem(404, "no such " + noun, rid);
+      return persistence::db_result<bool>{false};
+    }
+    auto current = **found;
+    if (!if_match_accepts(ctx.request.if_match, current.version)) {
+      outcome = problem(412, "the " + noun + " changed since the given ETag", rid);
+      return persistence::db_result<bool>{false};
+    }
+    updated = current;
+    if ((outcome = apply(conn, updated))) {
+      return persistence::db_result<bool>{false};
+    }
+    updated.version = current.version + 1;
+    updated.updated_at = now_ms();
+    auto written = res.update(conn, updated, current.version);
+    if (written && !*written) {
+      outcome = problem(412, "the " + noun + " changed while it was being updated", rid);
+    }
+    return written;
+  });
+  if (!st) {
+    return res.failure(st.error(), rid);
+  }
+  if (outcome) {
+    return *outcome;
+  }
+  add_event(ctx, noun + ".updated", updated.id, res.to_json(updated).dump());
+  return entity_response(200, res, updated);
+}
+
+/// DELETE of one entity of the caller's workspace.
+template <class Record>
+api_response delete_one(handler_context& ctx, const resource<Record>& res) {
+  const auto& rid = ctx.request.request_id;
+  const auto& id = ctx.request.params.at(0);
+  auto removed = persistence::in_transaction(ctx.conn, [&](persistence::connection& conn) {
+    return res.remove(conn, ctx.session.workspace_id, id);
+  });
+  if (!removed) {
+    return db_failure(removed.error(), rid);
+  }
+  if (!*removed) {
+    return problem(404, "no such " + std::string{res.noun}, rid);
+  }
+  add_event(ctx, std::string{res.noun} + ".deleted", id, "null");
+  return no_content();
+}
+
+}  // namespace sb::actors::handlers
