@@ -138,9 +138,7 @@ caf::behavior accounts(accounts_actor* self, std::shared_ptr<services> svc) {
         call.reply.deliver(problem(404, "no such route", call.request.request_id));
       }
     },
-    [self](stats_atom) {
-      return actor_stats{static_cast<int64_t>(self->mailbox().size()), self->state.processed};
-    },
+    [self](stats_atom) { return current_stats(self, self->state.processed); },
   };
 }
 

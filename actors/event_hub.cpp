@@ -60,9 +60,7 @@ caf::behavior event_hub(hub_actor* self) {
         self->state.streams.erase(i);
       }
     },
-    [self](stats_atom) {
-      return actor_stats{static_cast<int64_t>(self->mailbox().size()), self->state.processed};
-    },
+    [self](stats_atom) { return current_stats(self, self->state.processed); },
   };
 }
 

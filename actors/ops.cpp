@@ -192,9 +192,7 @@ caf::behavior ops(ops_actor* self, std::shared_ptr<services> svc) {
                 [](caf::error&) {});
       }
     },
-    [self](stats_atom) {
-      return actor_stats{static_cast<int64_t>(self->mailbox().size()), self->state.processed};
-    },
+    [self](stats_atom) { return current_stats(self, self->state.processed); },
   };
 }
 

@@ -5,6 +5,7 @@
 #include "actors/handlers/handler.hpp"
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
+#include "observability/log.hpp"
 #include "persistence/repositories/accounts.hpp"
 
 #include <caf/actor_system.hpp>
@@ -26,6 +27,8 @@ struct session_state {
   session_info info;
   steady::time_point last_request = steady::now();
   bool idle_check_pending = false;
+  std::string request_id;  // Of the request being handled, for failure logs.
+  std::string trace_id;
   std::string me_body;  // Rendered once: GET /v1/me needs no database.
   int64_t processed = 0;
   static inline const char* name = "session";
@@ -120,6 +123,10 @@ void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_
       if (out.failure == blocking_failure::threw) {
         // The handler threw: fail this request and this actor only; the
         // sessions supervisor starts a fresh one.
+        SB_LOG(actors, err,
+               (observability::log_context{reply.request_id(), {}, "session",
+                                           self->state.info.workspace_id}),
+               "handler failed, restarting the session: {}", out.message);
         reply.deliver(problem(500, "the request handler failed", reply.request_id()));
         self->quit(caf::exit_reason::unhandled_exception);
         return;
@@ -167,6 +174,11 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
     svc->sessions.erase(hash, me);
   });
   quiet_handlers(self);
+  self->set_exception_handler([self](caf::scheduled_actor*, std::exception_ptr& eptr) {
+    auto& st = self->state;
+    log_exception(self, eptr, {st.request_id, st.trace_id, {}, st.info.workspace_id});
+    return caf::error{caf::exit_reason::unhandled_exception};
+  });
   schedule_idle_check(self, svc->settings.session_idle);
 
   return {
@@ -174,6 +186,8 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
       auto& st = self->state;
       ++st.processed;
       st.last_request = steady::now();
+      st.request_id = call.request.request_id;
+      st.trace_id = call.request.trace_id;
       schedule_idle_check(self, svc->settings.session_idle);
       const auto& route = call.request.route;
       if (now_ms() >= st.info.expires_at) {
@@ -223,9 +237,7 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
       }
       run_handler(self, svc, call, fn);
     },
-    [self](stats_atom) {
-      return actor_stats{static_cast<int64_t>(self->mailbox().size()), self->state.processed};
-    },
+    [self](stats_atom) { return current_stats(self, self->state.processed); },
     [self](passivate_atom) { self->quit(); },
     [self, svc](idle_check_atom) {
       auto& st = self->state;

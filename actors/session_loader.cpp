@@ -132,9 +132,7 @@ caf::behavior session_loader(loader_actor* self, std::shared_ptr<services> svc) 
           start_session(self, svc, hash, to_info(***out.value));
         });
     },
-    [self](stats_atom) {
-      return actor_stats{static_cast<int64_t>(self->mailbox().size()), self->state.processed};
-    },
+    [self](stats_atom) { return current_stats(self, self->state.processed); },
   };
 }
 

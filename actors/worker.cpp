@@ -1,6 +1,7 @@
 #include "actors/worker.hpp"
 
 #include "actors/messages.hpp"
+#include "observability/log.hpp"
 
 #include <caf/exit_reason.hpp>
 #include <caf/scheduled_actor.hpp>
@@ -20,9 +21,24 @@ void quiet_handlers(caf::scheduled_actor* self) {
     }
   });
   self->set_error_handler([](caf::scheduled_actor* s, caf::error& err) { s->quit(err); });
-  self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr&) -> caf::error {
-    return caf::exit_reason::unhandled_exception;
+  self->set_exception_handler([](caf::scheduled_actor* s, std::exception_ptr& eptr) {
+    log_exception(s, eptr, {});
+    return caf::error{caf::exit_reason::unhandled_exception};
   });
+}
+
+void log_exception(caf::scheduled_actor* self, const std::exception_ptr& eptr,
+                   const observability::log_context& ctx) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  auto with_actor = ctx;
+  with_actor.actor = self->name();
+  SB_LOG(actors, err, with_actor, "actor failed, its supervisor decides what follows: {}", what);
 }
 
 actor_stats current_stats(caf::scheduled_actor* self, int64_t processed) {

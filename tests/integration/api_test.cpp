@@ -363,6 +363,18 @@ TEST_CASE("a handler that throws fails its request, and the session comes back")
   CHECK(session["restarts"] == 1);
   CHECK(session["restart_type"] == "transient");
   CHECK(session["last_failure"]["reason"].get<std::string>().size() > 0);
+
+  // The failure was logged with the request it happened in.
+  srv.stop();
+  bool logged = false;
+  std::istringstream lines{srv.log()};
+  for (std::string line; std::getline(lines, line);) {
+    auto entry = json::parse(line, nullptr, false);
+    logged = logged || (entry.value("level", "") == "error" &&
+                        entry.value("request_id", "") == "crash-1" &&
+                        entry.value("actor", "") == "session");
+  }
+  CHECK(logged);
 }
 
 TEST_CASE("idle sessions passivate and come back on the next request") {
