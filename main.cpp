@@ -6,11 +6,11 @@
 #include "gateway/server.hpp"
 #include "observability/log.hpp"
 
+#include <pthread.h>
+#include <unistd.h>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
-#include <pthread.h>
-#include <unistd.h>
 
 namespace {
 
@@ -85,14 +85,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   // Scripts and tests wait for this line, so it shows at any log level.
-  auto listening_level = sb::observability::log_enabled(sb::observability::layer::app,
-                                                        spdlog::level::info)
-                           ? spdlog::level::info
-                           : spdlog::level::critical;
+  auto listening_level =
+      sb::observability::log_enabled(sb::observability::layer::app, spdlog::level::info)
+          ? spdlog::level::info
+          : spdlog::level::critical;
   sb::observability::write_log(
-    sb::observability::layer::app, listening_level, ctx, "listening",
-    fmt::format(R"("address":"{}","port":{})", sb::observability::json_escape(settings.listen_address),
-                server.port()));
+      sb::observability::layer::app, listening_level, ctx, "listening",
+      fmt::format(R"("address":"{}","port":{})",
+                  sb::observability::json_escape(settings.listen_address), server.port()));
 
   // 5. Serve until told to stop.
   int sig = 0;

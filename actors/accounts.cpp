@@ -7,8 +7,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/system_messages.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
 
 namespace sb::actors {
 
@@ -41,8 +41,8 @@ void store(accounts_actor* self, const std::shared_ptr<services>& svc, reply_han
     }
     return step(**lease);
   };
-  run_blocking<api_response>(self, svc->lookup(names::db), svc->db_timeout, false,
-                             std::move(work), [reply](blocking_outcome<api_response> out) {
+  run_blocking<api_response>(self, svc->lookup(names::db), svc->db_timeout, false, std::move(work),
+                             [reply](blocking_outcome<api_response> out) {
                                if (out.value) {
                                  reply.deliver(std::move(*out.value));
                                } else {
@@ -57,22 +57,22 @@ void signup(accounts_actor* self, const std::shared_ptr<services>& svc, api_call
   auto reply = call.reply;
   auto cost = svc->settings.password_hash;
   run_blocking<prepared>(
-    self, svc->lookup(names::crypto), svc->db_timeout, false,
-    [req, cost] { return handlers::signup_prepare(req, cost); },
-    [self, svc, req, reply](blocking_outcome<prepared> out) {
-      if (!out.value) {
-        reply.deliver(unavailable(out.message, reply.request_id()));
-        return;
-      }
-      if (auto* res = std::get_if<api_response>(&*out.value)) {
-        reply.deliver(std::move(*res));
-        return;
-      }
-      auto in = std::get<handlers::signup_input>(std::move(*out.value));
-      store(self, svc, reply, [svc, req, in](persistence::connection& conn) {
-        return handlers::signup_store(conn, req, in, svc->settings);
+      self, svc->lookup(names::crypto), svc->db_timeout, false,
+      [req, cost] { return handlers::signup_prepare(req, cost); },
+      [self, svc, req, reply](blocking_outcome<prepared> out) {
+        if (!out.value) {
+          reply.deliver(unavailable(out.message, reply.request_id()));
+          return;
+        }
+        if (auto* res = std::get_if<api_response>(&*out.value)) {
+          reply.deliver(std::move(*res));
+          return;
+        }
+        auto in = std::get<handlers::signup_input>(std::move(*out.value));
+        store(self, svc, reply, [svc, req, in](persistence::connection& conn) {
+          return handlers::signup_store(conn, req, in, svc->settings);
+        });
       });
-    });
 }
 
 void login(accounts_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
@@ -94,51 +94,51 @@ void login(accounts_actor* self, const std::shared_ptr<services>& svc, api_call&
     return handlers::login_lookup(**lease, in);
   };
   run_blocking<user_lookup>(
-    self, svc->lookup(names::db), svc->db_timeout, false, std::move(find),
-    [self, svc, req, in, reply](blocking_outcome<user_lookup> found) {
-      if (!found.value || !*found.value) {
-        reply.deliver(unavailable("the database is unavailable; try again", req.request_id));
-        return;
-      }
-      auto user = **found.value;
+      self, svc->lookup(names::db), svc->db_timeout, false, std::move(find),
+      [self, svc, req, in, reply](blocking_outcome<user_lookup> found) {
+        if (!found.value || !*found.value) {
+          reply.deliver(unavailable("the database is unavailable; try again", req.request_id));
+          return;
+        }
+        auto user = **found.value;
 
-      // 2. Check the password (also when the user is unknown, for timing).
-      run_blocking<bool>(
-        self, svc->lookup(names::crypto), svc->db_timeout, false,
-        [in, user] { return handlers::login_verify(in, user); },
-        [self, svc, req, in, user, reply](blocking_outcome<bool> ok) {
-          if (!ok.value) {
-            reply.deliver(unavailable(ok.message, req.request_id));
-            return;
-          }
-          if (!*ok.value) {
-            reply.deliver(problem(401, "wrong email or password", req.request_id));
-            return;
-          }
+        // 2. Check the password (also when the user is unknown, for timing).
+        run_blocking<bool>(
+            self, svc->lookup(names::crypto), svc->db_timeout, false,
+            [in, user] { return handlers::login_verify(in, user); },
+            [self, svc, req, in, user, reply](blocking_outcome<bool> ok) {
+              if (!ok.value) {
+                reply.deliver(unavailable(ok.message, req.request_id));
+                return;
+              }
+              if (!*ok.value) {
+                reply.deliver(problem(401, "wrong email or password", req.request_id));
+                return;
+              }
 
-          // 3. Open the session.
-          store(self, svc, reply, [svc, req, in, user](persistence::connection& conn) {
-            return handlers::login_open_session(conn, req, *user, in, svc->settings);
-          });
-        });
-    });
+              // 3. Open the session.
+              store(self, svc, reply, [svc, req, in, user](persistence::connection& conn) {
+                return handlers::login_open_session(conn, req, *user, in, svc->settings);
+              });
+            });
+      });
 }
 
 caf::behavior accounts(accounts_actor* self, std::shared_ptr<services> svc) {
   quiet_handlers(self);
   register_self(self, names::accounts);
   return {
-    [self, svc](api_call& call) {
-      ++self->state.processed;
-      if (call.request.route == "auth.signup") {
-        signup(self, svc, call);
-      } else if (call.request.route == "auth.login") {
-        login(self, svc, call);
-      } else {
-        call.reply.deliver(problem(404, "no such route", call.request.request_id));
-      }
-    },
-    [self](stats_atom) { return current_stats(self, self->state.processed); },
+      [self, svc](api_call& call) {
+        ++self->state.processed;
+        if (call.request.route == "auth.signup") {
+          signup(self, svc, call);
+        } else if (call.request.route == "auth.login") {
+          login(self, svc, call);
+        } else {
+          call.reply.deliver(problem(404, "no such route", call.request.request_id));
+        }
+      },
+      [self](stats_atom) { return current_stats(self, self->state.processed); },
   };
 }
 

@@ -14,16 +14,16 @@ struct actor_report {
   std::string name;
   std::string kind;
   std::string parent;
-  std::string restart_type;    ///< permanent, transient, temporary ("" for root).
-  std::string state;           ///< running, backing_off, stopped.
-  std::string strategy;        ///< For supervisors; empty for workers.
+  std::string restart_type;  ///< permanent, transient, temporary ("" for root).
+  std::string state;         ///< running, backing_off, stopped.
+  std::string strategy;      ///< For supervisors; empty for workers.
   uint64_t actor_id = 0;
   int64_t restarts = 0;
-  std::string last_failure;    ///< Exit reason of the last abnormal exit.
-  int64_t last_failure_at = 0; ///< Unix ms, 0 if never failed.
-  int64_t started_at = 0;      ///< Unix ms of the current incarnation.
-  int64_t mailbox_size = -1;   ///< -1 when the actor did not answer in time.
-  int64_t processed = -1;      ///< Messages handled, -1 when unknown.
+  std::string last_failure;     ///< Exit reason of the last abnormal exit.
+  int64_t last_failure_at = 0;  ///< Unix ms, 0 if never failed.
+  int64_t started_at = 0;       ///< Unix ms of the current incarnation.
+  int64_t mailbox_size = -1;    ///< -1 when the actor did not answer in time.
+  int64_t processed = -1;       ///< Messages handled, -1 when unknown.
 };
 
 template <class Inspector>

@@ -27,8 +27,7 @@ namespace {
 // only looks things up and enqueues; it never waits.
 class actor_bridge : public api_service {
  public:
-  explicit actor_bridge(std::shared_ptr<services> svc) : svc_(std::move(svc)) {
-  }
+  explicit actor_bridge(std::shared_ptr<services> svc) : svc_(std::move(svc)) {}
 
   void handle(api_request request, reply_handle reply) override {
     const auto& route = request.route;
@@ -150,34 +149,34 @@ bool application::start(std::string& error) {
   // 3. The supervision tree.
   auto svc = impl_->svc;
   std::vector<child_spec> storage = {
-    blocking_pool_child("db", names::db, s.database_pool, 10000),
-    blocking_pool_child("crypto", names::crypto, 2, 1000),
+      blocking_pool_child("db", names::db, s.database_pool, 10000),
+      blocking_pool_child("crypto", names::crypto, 2, 1000),
   };
   std::vector<child_spec> gateway = {
-    event_hub_child(),
-    accounts_child(svc),
-    session_loader_child(svc),
-    ops_child(svc),
+      event_hub_child(),
+      accounts_child(svc),
+      session_loader_child(svc),
+      ops_child(svc),
   };
   std::vector<child_spec> top = {
-    supervisor_child("storage", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
-                     std::move(storage)),
-    supervisor_child("gateway", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
-                     std::move(gateway)),
-    // Sessions fail independently of each other; only a storm of crashes
-    // should escalate.
-    registered(names::sessions,
-               supervisor_child("sessions",
-                                flags(strategy::one_for_one, 100, std::chrono::seconds(10)), {})),
-    // TODO: the durable job queue and the integration connections will run
-    // under these two; until then they supervise nothing.
-    supervisor_child("jobs", flags(strategy::one_for_one, 5, std::chrono::seconds(10)), {}),
-    supervisor_child("integrations", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
-                     {}),
+      supervisor_child("storage", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
+                       std::move(storage)),
+      supervisor_child("gateway", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
+                       std::move(gateway)),
+      // Sessions fail independently of each other; only a storm of crashes
+      // should escalate.
+      registered(names::sessions,
+                 supervisor_child("sessions",
+                                  flags(strategy::one_for_one, 100, std::chrono::seconds(10)), {})),
+      // TODO: the durable job queue and the integration connections will run
+      // under these two; until then they supervise nothing.
+      supervisor_child("jobs", flags(strategy::one_for_one, 5, std::chrono::seconds(10)), {}),
+      supervisor_child("integrations", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
+                       {}),
   };
-  impl_->root = spawn_supervisor(*impl_->sys, "root",
-                                 flags(strategy::one_for_one, 3, std::chrono::seconds(10)),
-                                 std::move(top));
+  impl_->root =
+      spawn_supervisor(*impl_->sys, "root",
+                       flags(strategy::one_for_one, 3, std::chrono::seconds(10)), std::move(top));
   impl_->sys->registry().put(names::root, impl_->root);
 
   // The root giving up means the process cannot serve: tell main.

@@ -5,8 +5,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/system_messages.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
 
 #include <deque>
 #include <vector>
@@ -29,16 +29,16 @@ caf::error overloaded_error() {
 caf::behavior blocking_worker(caf::event_based_actor* self) {
   quiet_handlers(self);
   return {
-    [](blocking_job& job) -> caf::result<bool> {
-      try {
-        job.run();
-        return true;
-      } catch (const std::exception& e) {
-        return caf::make_error(caf::sec::runtime_error, std::string{e.what()});
-      } catch (...) {
-        return caf::make_error(caf::sec::runtime_error, std::string{"unknown exception"});
-      }
-    },
+      [](blocking_job& job) -> caf::result<bool> {
+        try {
+          job.run();
+          return true;
+        } catch (const std::exception& e) {
+          return caf::make_error(caf::sec::runtime_error, std::string{e.what()});
+        } catch (...) {
+          return caf::make_error(caf::sec::runtime_error, std::string{"unknown exception"});
+        }
+      },
   };
 }
 
@@ -56,15 +56,15 @@ using pool_actor = caf::stateful_actor<pool_state>;
 void start_job(pool_actor* self, size_t index, blocking_job job, caf::response_promise rp) {
   auto worker = self->state.workers[index];
   self->request(worker, caf::infinite, std::move(job))
-    .then(
-      [self, index, rp](bool) mutable {
-        rp.deliver(true);
-        self->send(self, pool_done_atom::value, static_cast<uint64_t>(index));
-      },
-      [self, index, rp](caf::error& err) mutable {
-        rp.deliver(err);
-        self->send(self, pool_done_atom::value, static_cast<uint64_t>(index));
-      });
+      .then(
+          [self, index, rp](bool) mutable {
+            rp.deliver(true);
+            self->send(self, pool_done_atom::value, static_cast<uint64_t>(index));
+          },
+          [self, index, rp](caf::error& err) mutable {
+            rp.deliver(err);
+            self->send(self, pool_done_atom::value, static_cast<uint64_t>(index));
+          });
 }
 
 caf::actor spawn_worker(pool_actor* self) {
@@ -107,37 +107,37 @@ caf::behavior blocking_pool(pool_actor* self, caf::atom_value registry_name, siz
   });
 
   return {
-    [self, max_queue](blocking_job& job) -> caf::result<bool> {
-      auto& st = self->state;
-      auto rp = self->make_response_promise();
-      if (!st.idle.empty()) {
-        auto index = st.idle.back();
-        st.idle.pop_back();
-        start_job(self, index, std::move(job), rp);
+      [self, max_queue](blocking_job& job) -> caf::result<bool> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise();
+        if (!st.idle.empty()) {
+          auto index = st.idle.back();
+          st.idle.pop_back();
+          start_job(self, index, std::move(job), rp);
+          return rp;
+        }
+        if (st.queue.size() >= max_queue) {
+          return overloaded_error();
+        }
+        st.queue.emplace_back(std::move(job), rp);
         return rp;
-      }
-      if (st.queue.size() >= max_queue) {
-        return overloaded_error();
-      }
-      st.queue.emplace_back(std::move(job), rp);
-      return rp;
-    },
-    [self](pool_done_atom, uint64_t index) {
-      auto& st = self->state;
-      ++st.processed;
-      if (st.queue.empty()) {
-        st.idle.push_back(static_cast<size_t>(index));
-        return;
-      }
-      auto next = std::move(st.queue.front());
-      st.queue.pop_front();
-      start_job(self, static_cast<size_t>(index), std::move(next.first), next.second);
-    },
-    [self](stats_atom) {
-      auto& st = self->state;
-      return actor_stats{static_cast<int64_t>(self->mailbox().size() + st.queue.size()),
-                         st.processed};
-    },
+      },
+      [self](pool_done_atom, uint64_t index) {
+        auto& st = self->state;
+        ++st.processed;
+        if (st.queue.empty()) {
+          st.idle.push_back(static_cast<size_t>(index));
+          return;
+        }
+        auto next = std::move(st.queue.front());
+        st.queue.pop_front();
+        start_job(self, static_cast<size_t>(index), std::move(next.first), next.second);
+      },
+      [self](stats_atom) {
+        auto& st = self->state;
+        return actor_stats{static_cast<int64_t>(self->mailbox().size() + st.queue.size()),
+                           st.processed};
+      },
   };
 }
 
@@ -169,9 +169,8 @@ blocking_failure classify(const caf::error& err, std::string& message) {
         message = "worker pool is restarting";
         return blocking_failure::unavailable;
       case caf::sec::runtime_error:
-        message = err.context().match_elements<std::string>()
-                    ? err.context().get_as<std::string>(0)
-                    : std::string{"the operation failed"};
+        message = err.context().match_elements<std::string>() ? err.context().get_as<std::string>(0)
+                                                              : std::string{"the operation failed"};
         return blocking_failure::threw;
       default:
         break;

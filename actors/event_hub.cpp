@@ -5,8 +5,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/system_messages.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
 
 #include <unordered_map>
 #include <vector>
@@ -40,27 +40,27 @@ caf::behavior event_hub(hub_actor* self) {
     self->quit(msg.reason);
   });
   return {
-    [self](subscribe_atom, const std::string& workspace_id, std::shared_ptr<event_sink> sink) {
-      self->state.streams[workspace_id].push_back(sink);
-    },
-    [self](publish_atom, const event& e) {
-      ++self->state.processed;
-      auto i = self->state.streams.find(e.workspace_id);
-      if (i == self->state.streams.end()) {
-        return;
-      }
-      // One rendering shared by every client of the workspace.
-      auto frame = std::make_shared<const std::string>(to_json(e));
-      auto& sinks = i->second;
-      std::erase_if(sinks, [&](const std::weak_ptr<event_sink>& weak) {
-        auto sink = weak.lock();
-        return !sink || !sink->push(frame);
-      });
-      if (sinks.empty()) {
-        self->state.streams.erase(i);
-      }
-    },
-    [self](stats_atom) { return current_stats(self, self->state.processed); },
+      [self](subscribe_atom, const std::string& workspace_id, std::shared_ptr<event_sink> sink) {
+        self->state.streams[workspace_id].push_back(sink);
+      },
+      [self](publish_atom, const event& e) {
+        ++self->state.processed;
+        auto i = self->state.streams.find(e.workspace_id);
+        if (i == self->state.streams.end()) {
+          return;
+        }
+        // One rendering shared by every client of the workspace.
+        auto frame = std::make_shared<const std::string>(to_json(e));
+        auto& sinks = i->second;
+        std::erase_if(sinks, [&](const std::weak_ptr<event_sink>& weak) {
+          auto sink = weak.lock();
+          return !sink || !sink->push(frame);
+        });
+        if (sinks.empty()) {
+          self->state.streams.erase(i);
+        }
+      },
+      [self](stats_atom) { return current_stats(self, self->state.processed); },
   };
 }
 

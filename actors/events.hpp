@@ -12,10 +12,10 @@ namespace sb::actors {
 /// One change in a workspace, e.g. type "contact.created".
 struct event {
   std::string type;
-  std::string id;            ///< Id of the changed entity.
+  std::string id;  ///< Id of the changed entity.
   std::string workspace_id;
-  std::string data;          ///< The entity as a JSON object ("null" on delete).
-  int64_t occurred_at = 0;   ///< Unix time in milliseconds.
+  std::string data;         ///< The entity as a JSON object ("null" on delete).
+  int64_t occurred_at = 0;  ///< Unix time in milliseconds.
 };
 
 template <class Inspector>

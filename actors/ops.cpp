@@ -8,8 +8,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/system_messages.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -34,21 +34,21 @@ using ops_actor = caf::stateful_actor<ops_state>;
 
 json to_json(const actor_report& r) {
   json node = {
-    {"name", r.name},
-    {"path", r.path},
-    {"kind", r.kind},
-    {"parent", r.parent.empty() ? json(nullptr) : json(r.parent)},
-    {"restart_type", r.restart_type.empty() ? json(nullptr) : json(r.restart_type)},
-    {"state", r.state},
-    {"actor_id", r.actor_id},
-    {"restarts", r.restarts},
-    {"last_failure", r.last_failure.empty()
-                       ? json(nullptr)
-                       : json{{"reason", r.last_failure}, {"at", rfc3339(r.last_failure_at)}}},
-    {"started_at", r.started_at > 0 ? json(rfc3339(r.started_at)) : json(nullptr)},
-    {"uptime_ms", r.started_at > 0 ? now_ms() - r.started_at : 0},
-    {"mailbox_size", r.mailbox_size >= 0 ? json(r.mailbox_size) : json(nullptr)},
-    {"processed", r.processed >= 0 ? json(r.processed) : json(nullptr)},
+      {"name", r.name},
+      {"path", r.path},
+      {"kind", r.kind},
+      {"parent", r.parent.empty() ? json(nullptr) : json(r.parent)},
+      {"restart_type", r.restart_type.empty() ? json(nullptr) : json(r.restart_type)},
+      {"state", r.state},
+      {"actor_id", r.actor_id},
+      {"restarts", r.restarts},
+      {"last_failure", r.last_failure.empty()
+                           ? json(nullptr)
+                           : json{{"reason", r.last_failure}, {"at", rfc3339(r.last_failure_at)}}},
+      {"started_at", r.started_at > 0 ? json(rfc3339(r.started_at)) : json(nullptr)},
+      {"uptime_ms", r.started_at > 0 ? now_ms() - r.started_at : 0},
+      {"mailbox_size", r.mailbox_size >= 0 ? json(r.mailbox_size) : json(nullptr)},
+      {"processed", r.processed >= 0 ? json(r.processed) : json(nullptr)},
   };
   if (!r.strategy.empty()) {
     node["strategy"] = r.strategy;
@@ -96,9 +96,9 @@ void update_metrics(const std::vector<actor_report>& reports) {
     observability::labels ls{{"kind", kind}};
     reg.gauge_of("switchboard_actors", "Live supervised actors by kind", ls).set(t.live);
     reg.gauge_of("switchboard_actor_restarts", "Restarts of the current actors by kind", ls)
-      .set(t.restarts);
+        .set(t.restarts);
     reg.gauge_of("switchboard_actor_mailbox_depth", "Queued messages by actor kind", ls)
-      .set(t.mailbox);
+        .set(t.mailbox);
   }
 }
 
@@ -106,8 +106,7 @@ void update_metrics(const std::vector<actor_report>& reports) {
 // the endpoints altogether.
 std::optional<api_response> check_ops_token(const services& svc, const api_request& req) {
   if (svc.settings.ops_token.empty()) {
-    return problem(403, "ops endpoints are disabled: no ops token is configured",
-                   req.request_id);
+    return problem(403, "ops endpoints are disabled: no ops token is configured", req.request_id);
   }
   if (req.token.empty()) {
     auto res = problem(401, "an ops bearer token is required", req.request_id);
@@ -128,18 +127,18 @@ void supervision(ops_actor* self, const std::shared_ptr<services>& svc, api_call
     return;
   }
   self->request(root, report_timeout, report_atom::value)
-    .then(
-      [reply](std::vector<actor_report>& reports) {
-        update_metrics(reports);
-        json body = {{"generated_at", rfc3339(now_ms())},
-                     {"actors", reports.size()},
-                     {"tree", build_tree(reports)}};
-        reply.deliver(api_response{200, "application/json", body.dump(), {}, {}});
-      },
-      [reply](caf::error&) {
-        reply.deliver(problem(504, "the supervision tree did not answer in time",
-                              reply.request_id()));
-      });
+      .then(
+          [reply](std::vector<actor_report>& reports) {
+            update_metrics(reports);
+            json body = {{"generated_at", rfc3339(now_ms())},
+                         {"actors", reports.size()},
+                         {"tree", build_tree(reports)}};
+            reply.deliver(api_response{200, "application/json", body.dump(), {}, {}});
+          },
+          [reply](caf::error&) {
+            reply.deliver(
+                problem(504, "the supervision tree did not answer in time", reply.request_id()));
+          });
 }
 
 void readiness(ops_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
@@ -152,15 +151,15 @@ void readiness(ops_actor* self, const std::shared_ptr<services>& svc, api_call& 
     return (*lease)->ping() ? std::string{} : std::string{"the database does not answer"};
   };
   run_blocking<std::string>(
-    self, svc->lookup(names::db), std::chrono::seconds(3), false, std::move(work),
-    [reply](blocking_outcome<std::string> out) {
-      std::string problem_text = out.value ? *out.value : out.message;
-      bool ok = problem_text.empty();
-      json body = {{"status", ok ? "ready" : "unavailable"},
-                   {"checks", {{"database", ok ? "ok" : problem_text}}}};
-      reply.deliver(api_response{static_cast<uint16_t>(ok ? 200 : 503), "application/json",
-                                 body.dump(), {}, {}});
-    });
+      self, svc->lookup(names::db), std::chrono::seconds(3), false, std::move(work),
+      [reply](blocking_outcome<std::string> out) {
+        std::string problem_text = out.value ? *out.value : out.message;
+        bool ok = problem_text.empty();
+        json body = {{"status", ok ? "ready" : "unavailable"},
+                     {"checks", {{"database", ok ? "ok" : problem_text}}}};
+        reply.deliver(api_response{
+            static_cast<uint16_t>(ok ? 200 : 503), "application/json", body.dump(), {}, {}});
+      });
 }
 
 caf::behavior ops(ops_actor* self, std::shared_ptr<services> svc) {
@@ -168,31 +167,31 @@ caf::behavior ops(ops_actor* self, std::shared_ptr<services> svc) {
   register_self(self, names::ops);
   self->send(self, sample_atom::value);
   return {
-    [self, svc](api_call& call) {
-      ++self->state.processed;
-      if (call.request.route == "health.ready") {
-        readiness(self, svc, call);
-        return;
-      }
-      if (auto denied = check_ops_token(*svc, call.request)) {
-        call.reply.deliver(std::move(*denied));
-        return;
-      }
-      if (call.request.route == "ops.supervision") {
-        supervision(self, svc, call);
-        return;
-      }
-      call.reply.deliver(problem(404, "no such route", call.request.request_id));
-    },
-    [self, svc](sample_atom) {
-      self->delayed_send(self, sample_interval, sample_atom::value);
-      if (auto root = svc->lookup(names::root)) {
-        self->request(root, report_timeout, report_atom::value)
-          .then([](std::vector<actor_report>& reports) { update_metrics(reports); },
-                [](caf::error&) {});
-      }
-    },
-    [self](stats_atom) { return current_stats(self, self->state.processed); },
+      [self, svc](api_call& call) {
+        ++self->state.processed;
+        if (call.request.route == "health.ready") {
+          readiness(self, svc, call);
+          return;
+        }
+        if (auto denied = check_ops_token(*svc, call.request)) {
+          call.reply.deliver(std::move(*denied));
+          return;
+        }
+        if (call.request.route == "ops.supervision") {
+          supervision(self, svc, call);
+          return;
+        }
+        call.reply.deliver(problem(404, "no such route", call.request.request_id));
+      },
+      [self, svc](sample_atom) {
+        self->delayed_send(self, sample_interval, sample_atom::value);
+        if (auto root = svc->lookup(names::root)) {
+          self->request(root, report_timeout, report_atom::value)
+              .then([](std::vector<actor_report>& reports) { update_metrics(reports); },
+                    [](caf::error&) {});
+        }
+      },
+      [self](stats_atom) { return current_stats(self, self->state.processed); },
   };
 }
 

@@ -44,13 +44,13 @@ struct handler_result {
 
 std::string render_me(const session_info& s) {
   nlohmann::json body = {
-    {"user",
-     {{"id", s.user_id},
-      {"email", s.email},
-      {"name", s.name},
-      {"created_at", rfc3339(s.user_created_at)}}},
-    {"workspace", {{"id", s.workspace_id}, {"name", s.workspace_name}, {"role", s.role}}},
-    {"session", {{"expires_at", rfc3339(s.expires_at)}}},
+      {"user",
+       {{"id", s.user_id},
+        {"email", s.email},
+        {"name", s.name},
+        {"created_at", rfc3339(s.user_created_at)}}},
+      {"workspace", {{"id", s.workspace_id}, {"name", s.workspace_name}, {"role", s.role}}},
+      {"session", {{"expires_at", rfc3339(s.expires_at)}}},
   };
   return body.dump();
 }
@@ -113,26 +113,26 @@ void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_
   };
   // Ordered: this session handles nothing else until the handler is done.
   run_blocking<handler_result>(
-    self, svc->lookup(names::db), svc->db_timeout, true, std::move(work),
-    [self, svc, reply](blocking_outcome<handler_result> out) {
-      if (out.value) {
-        reply.deliver(std::move(out.value->response));
-        publish(self, svc, out.value->events);
-        return;
-      }
-      if (out.failure == blocking_failure::threw) {
-        // The handler threw: fail this request and this actor only; the
-        // sessions supervisor starts a fresh one.
-        SB_LOG(actors, err,
-               (observability::log_context{reply.request_id(), {}, "session",
-                                           self->state.info.workspace_id}),
-               "handler failed, restarting the session: {}", out.message);
-        reply.deliver(problem(500, "the request handler failed", reply.request_id()));
-        self->quit(caf::exit_reason::unhandled_exception);
-        return;
-      }
-      reply.deliver(failure_response(out.failure, out.message, reply.request_id()));
-    });
+      self, svc->lookup(names::db), svc->db_timeout, true, std::move(work),
+      [self, svc, reply](blocking_outcome<handler_result> out) {
+        if (out.value) {
+          reply.deliver(std::move(out.value->response));
+          publish(self, svc, out.value->events);
+          return;
+        }
+        if (out.failure == blocking_failure::threw) {
+          // The handler threw: fail this request and this actor only; the
+          // sessions supervisor starts a fresh one.
+          SB_LOG(actors, err,
+                 (observability::log_context{
+                     reply.request_id(), {}, "session", self->state.info.workspace_id}),
+                 "handler failed, restarting the session: {}", out.message);
+          reply.deliver(problem(500, "the request handler failed", reply.request_id()));
+          self->quit(caf::exit_reason::unhandled_exception);
+          return;
+        }
+        reply.deliver(failure_response(out.failure, out.message, reply.request_id()));
+      });
 }
 
 void logout(session_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
@@ -150,19 +150,19 @@ void logout(session_actor* self, const std::shared_ptr<services>& svc, api_call&
     return persistence::done{};
   };
   run_blocking<persistence::db_status>(
-    self, svc->lookup(names::db), svc->db_timeout, true, std::move(work),
-    [self, svc, reply](blocking_outcome<persistence::db_status> out) {
-      if (!out.value) {
-        reply.deliver(failure_response(out.failure, out.message, reply.request_id()));
-        return;
-      }
-      if (!*out.value) {
-        reply.deliver(handlers::db_failure(out.value->error(), reply.request_id()));
-        return;
-      }
-      reply.deliver(handlers::no_content());
-      begin_passivation(self, svc);
-    });
+      self, svc->lookup(names::db), svc->db_timeout, true, std::move(work),
+      [self, svc, reply](blocking_outcome<persistence::db_status> out) {
+        if (!out.value) {
+          reply.deliver(failure_response(out.failure, out.message, reply.request_id()));
+          return;
+        }
+        if (!*out.value) {
+          reply.deliver(handlers::db_failure(out.value->error(), reply.request_id()));
+          return;
+        }
+        reply.deliver(handlers::no_content());
+        begin_passivation(self, svc);
+      });
 }
 
 caf::behavior session(session_actor* self, std::shared_ptr<services> svc, session_info info) {
@@ -182,73 +182,74 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
   schedule_idle_check(self, svc->settings.session_idle);
 
   return {
-    [self, svc](api_call& call) {
-      auto& st = self->state;
-      ++st.processed;
-      st.last_request = steady::now();
-      st.request_id = call.request.request_id;
-      st.trace_id = call.request.trace_id;
-      schedule_idle_check(self, svc->settings.session_idle);
-      const auto& route = call.request.route;
-      if (now_ms() >= st.info.expires_at) {
-        auto res = problem(401, "the session has expired; log in again", call.request.request_id);
-        res.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        call.reply.deliver(std::move(res));
-        begin_passivation(self, svc);
-        return;
-      }
-      if (route == "me.get") {
-        api_response res;
-        res.body = st.me_body;
-        res.workspace_id = st.info.workspace_id;
-        call.reply.deliver(std::move(res));
-        return;
-      }
-      if (route == "events.stream") {
-        auto hub = svc->lookup(names::events);
-        if (!hub || !call.stream) {
-          call.reply.deliver(problem(503, "events are restarting; retry", call.request.request_id));
+      [self, svc](api_call& call) {
+        auto& st = self->state;
+        ++st.processed;
+        st.last_request = steady::now();
+        st.request_id = call.request.request_id;
+        st.trace_id = call.request.trace_id;
+        schedule_idle_check(self, svc->settings.session_idle);
+        const auto& route = call.request.route;
+        if (now_ms() >= st.info.expires_at) {
+          auto res = problem(401, "the session has expired; log in again", call.request.request_id);
+          res.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+          call.reply.deliver(std::move(res));
+          begin_passivation(self, svc);
           return;
         }
-        self->send(hub, subscribe_atom::value, st.info.workspace_id, call.stream);
-        api_response res;
-        res.status = 101;
-        res.workspace_id = st.info.workspace_id;
-        call.reply.deliver(std::move(res));
-        return;
-      }
-      if (route == "auth.logout") {
-        logout(self, svc, call);
-        return;
-      }
-      if (route == "debug.crash") {
-        if (!svc->settings.debug_routes) {
+        if (route == "me.get") {
+          api_response res;
+          res.body = st.me_body;
+          res.workspace_id = st.info.workspace_id;
+          call.reply.deliver(std::move(res));
+          return;
+        }
+        if (route == "events.stream") {
+          auto hub = svc->lookup(names::events);
+          if (!hub || !call.stream) {
+            call.reply.deliver(
+                problem(503, "events are restarting; retry", call.request.request_id));
+            return;
+          }
+          self->send(hub, subscribe_atom::value, st.info.workspace_id, call.stream);
+          api_response res;
+          res.status = 101;
+          res.workspace_id = st.info.workspace_id;
+          call.reply.deliver(std::move(res));
+          return;
+        }
+        if (route == "auth.logout") {
+          logout(self, svc, call);
+          return;
+        }
+        if (route == "debug.crash") {
+          if (!svc->settings.debug_routes) {
+            call.reply.deliver(problem(404, "no such route", call.request.request_id));
+            return;
+          }
+          // Deliberately escapes the handler: CAF terminates this actor, the
+          // dropped reply answers 500, and the supervisor restarts the session.
+          throw std::runtime_error("crash requested through the debug route");
+        }
+        auto fn = handlers::find_handler(route);
+        if (!fn) {
           call.reply.deliver(problem(404, "no such route", call.request.request_id));
           return;
         }
-        // Deliberately escapes the handler: CAF terminates this actor, the
-        // dropped reply answers 500, and the supervisor restarts the session.
-        throw std::runtime_error("crash requested through the debug route");
-      }
-      auto fn = handlers::find_handler(route);
-      if (!fn) {
-        call.reply.deliver(problem(404, "no such route", call.request.request_id));
-        return;
-      }
-      run_handler(self, svc, call, fn);
-    },
-    [self](stats_atom) { return current_stats(self, self->state.processed); },
-    [self](passivate_atom) { self->quit(); },
-    [self, svc](idle_check_atom) {
-      auto& st = self->state;
-      st.idle_check_pending = false;
-      auto idle = steady::now() - st.last_request;
-      if (idle >= svc->settings.session_idle) {
-        begin_passivation(self, svc);
-      } else {
-        schedule_idle_check(self, svc->settings.session_idle - idle);
-      }
-    },
+        run_handler(self, svc, call, fn);
+      },
+      [self](stats_atom) { return current_stats(self, self->state.processed); },
+      [self](passivate_atom) { self->quit(); },
+      [self, svc](idle_check_atom) {
+        auto& st = self->state;
+        st.idle_check_pending = false;
+        auto idle = steady::now() - st.last_request;
+        if (idle >= svc->settings.session_idle) {
+          begin_passivation(self, svc);
+        } else {
+          schedule_idle_check(self, svc->settings.session_idle - idle);
+        }
+      },
   };
 }
 

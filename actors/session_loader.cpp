@@ -8,8 +8,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/system_messages.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
 
 #include <unordered_map>
 #include <vector>
@@ -81,58 +81,58 @@ void start_session(loader_actor* self, const std::shared_ptr<services>& svc,
             std::to_string(++self->state.started);
   self->request(sup, std::chrono::seconds(5), start_child_atom::value,
                 session_child(svc, std::move(info), std::move(id)))
-    .then(
-      [self, hash](caf::actor session) {
-        for (auto& c : take(self, hash)) {
-          self->send(session, std::move(c));
-        }
-      },
-      [self, hash](caf::error&) {
-        auto calls = take(self, hash);
-        answer_all(calls, 503, "the session could not be started; retry");
-      });
+      .then(
+          [self, hash](caf::actor session) {
+            for (auto& c : take(self, hash)) {
+              self->send(session, std::move(c));
+            }
+          },
+          [self, hash](caf::error&) {
+            auto calls = take(self, hash);
+            answer_all(calls, 503, "the session could not be started; retry");
+          });
 }
 
 caf::behavior session_loader(loader_actor* self, std::shared_ptr<services> svc) {
   quiet_handlers(self);
   register_self(self, names::loader);
   return {
-    [self, svc](api_call& call) {
-      ++self->state.processed;
-      auto hash = token_hash(call.request.token);
-      // The session may have come up since the gateway looked.
-      if (svc->sessions.send(hash, call)) {
-        return;
-      }
-      auto& waiting = self->state.pending[hash];
-      waiting.push_back(std::move(call));
-      if (waiting.size() > 1) {
-        return;
-      }
-      auto work = [svc, hash]() -> lookup_result {
-        auto lease = svc->database->acquire();
-        if (!lease) {
-          return lease.error();
+      [self, svc](api_call& call) {
+        ++self->state.processed;
+        auto hash = token_hash(call.request.token);
+        // The session may have come up since the gateway looked.
+        if (svc->sessions.send(hash, call)) {
+          return;
         }
-        return persistence::accounts::find_session(**lease, hash, now_ms());
-      };
-      run_blocking<lookup_result>(
-        self, svc->lookup(names::db), svc->db_timeout, false, std::move(work),
-        [self, svc, hash](blocking_outcome<lookup_result> out) {
-          if (!out.value || !*out.value) {
-            auto calls = take(self, hash);
-            answer_all(calls, 503, "the database is unavailable; try again");
-            return;
+        auto& waiting = self->state.pending[hash];
+        waiting.push_back(std::move(call));
+        if (waiting.size() > 1) {
+          return;
+        }
+        auto work = [svc, hash]() -> lookup_result {
+          auto lease = svc->database->acquire();
+          if (!lease) {
+            return lease.error();
           }
-          if (!**out.value) {
-            auto calls = take(self, hash);
-            answer_all(calls, 401, "the token is not valid; log in again");
-            return;
-          }
-          start_session(self, svc, hash, to_info(***out.value));
-        });
-    },
-    [self](stats_atom) { return current_stats(self, self->state.processed); },
+          return persistence::accounts::find_session(**lease, hash, now_ms());
+        };
+        run_blocking<lookup_result>(
+            self, svc->lookup(names::db), svc->db_timeout, false, std::move(work),
+            [self, svc, hash](blocking_outcome<lookup_result> out) {
+              if (!out.value || !*out.value) {
+                auto calls = take(self, hash);
+                answer_all(calls, 503, "the database is unavailable; try again");
+                return;
+              }
+              if (!**out.value) {
+                auto calls = take(self, hash);
+                answer_all(calls, 401, "the token is not valid; log in again");
+                return;
+              }
+              start_session(self, svc, hash, to_info(***out.value));
+            });
+      },
+      [self](stats_atom) { return current_stats(self, self->state.processed); },
   };
 }
 

@@ -37,9 +37,9 @@ bool is_supervisor_gave_up(const caf::error& reason);
 
 /// Which children a supervisor restarts when one of them fails.
 enum class strategy {
-  one_for_one,  ///< Only the failed child.
-  one_for_all,  ///< Every child (stopped in reverse order, started in order).
-  rest_for_one, ///< The failed child and the children started after it.
+  one_for_one,   ///< Only the failed child.
+  one_for_all,   ///< Every child (stopped in reverse order, started in order).
+  rest_for_one,  ///< The failed child and the children started after it.
 };
 
 /// When a child that stopped is started again.
@@ -60,7 +60,7 @@ inline constexpr std::chrono::milliseconds infinite_shutdown = std::chrono::mill
 /// Delay before restart n (n = 1 for the first restart in a burst):
 /// min(max, initial * 2^(n-1)) * (1 + jitter * u), u drawn from [0, 1).
 struct backoff_policy {
-  std::chrono::milliseconds initial{0};   ///< 0 restarts at once.
+  std::chrono::milliseconds initial{0};  ///< 0 restarts at once.
   std::chrono::milliseconds max{30000};
   double jitter = 0.2;
   /// A child that ran this long without failing starts over at n = 1.
@@ -72,10 +72,10 @@ std::chrono::milliseconds backoff_delay(const backoff_policy& p, int n, double u
 
 /// How a supervisor starts one child.
 struct child_spec {
-  std::string id;                  ///< Unique among siblings; the child's name.
-  std::string kind;                ///< Actor kind for metrics, e.g. "session".
+  std::string id;    ///< Unique among siblings; the child's name.
+  std::string kind;  ///< Actor kind for metrics, e.g. "session".
   restart_type restart = restart_type::permanent;
-  bool is_supervisor = false;      ///< The child is itself a supervisor.
+  bool is_supervisor = false;                ///< The child is itself a supervisor.
   std::chrono::milliseconds shutdown{5000};  ///< Grace before kill on stop.
   /// Spawns the child. Called on the supervisor's thread; must not block and
   /// must not link the child to anyone. `parent` is the supervisor.
@@ -85,8 +85,8 @@ struct child_spec {
 /// The behaviour of a supervisor.
 struct supervisor_flags {
   strategy how = strategy::one_for_one;
-  int intensity = 3;                        ///< Restarts allowed within `period`...
-  std::chrono::milliseconds period{5000};   ///< ...before the supervisor gives up.
+  int intensity = 3;                       ///< Restarts allowed within `period`...
+  std::chrono::milliseconds period{5000};  ///< ...before the supervisor gives up.
   backoff_policy backoff;
   /// Source of uniform draws in [0, 1) for jitter; tests inject one.
   std::function<double()> random;

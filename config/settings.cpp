@@ -145,73 +145,72 @@ constexpr uint64_t day_ms = 24ull * 3600 * 1000;
 
 const std::vector<option>& options() {
   static const std::vector<option> table = {
-    {"listen", "SWITCHBOARD_LISTEN", "address and port to listen on (host:port, [v6]:port)",
-     set_listen,
-     [](const settings& s) { return s.listen_address + ":" + num(s.listen_port); }},
-    {"database", "SWITCHBOARD_DATABASE", "ODBC connection string of the database",
-     set_database, [](const settings& s) { return s.database; }},
-    {"database_pool", "SWITCHBOARD_DATABASE_POOL", "database connections (and blocking workers)",
-     [](settings& s, const std::string& t) { return set_count(s.database_pool, t, 1, 256); },
-     [](const settings& s) { return num(s.database_pool); }},
-    {"redis", "SWITCHBOARD_REDIS", "Redis URL; empty runs without Redis", set_redis,
-     [](const settings& s) { return s.redis.empty() ? std::string{"(none)"} : s.redis; }},
-    {"ops_token", "SWITCHBOARD_OPS_TOKEN",
-     "bearer token for /ops endpoints (16+ chars); empty disables them", set_ops_token,
-     [](const settings&) { return std::string{"(none)"}; }},
-    {"http_threads", "SWITCHBOARD_HTTP_THREADS", "Asio threads serving HTTP",
-     [](settings& s, const std::string& t) { return set_count(s.http_threads, t, 1, 64); },
-     [](const settings& s) { return num(s.http_threads); }},
-    {"actor_threads", "SWITCHBOARD_ACTOR_THREADS", "CAF scheduler threads",
-     [](settings& s, const std::string& t) { return set_count(s.actor_threads, t, 1, 64); },
-     [](const settings& s) { return num(s.actor_threads); }},
-    {"session_idle_ms", "SWITCHBOARD_SESSION_IDLE_MS",
-     "an idle session actor passivates after this many ms",
-     [](settings& s, const std::string& t) { return set_ms(s.session_idle, t, 10, day_ms); },
-     [](const settings& s) { return num(s.session_idle.count()); }},
-    {"session_lifetime_hours", "SWITCHBOARD_SESSION_LIFETIME_HOURS",
-     "a login token expires after this many hours",
-     [](settings& s, const std::string& t) {
-       size_t h = 0;
-       auto err = set_count(h, t, 1, 24 * 365);
-       s.session_lifetime = std::chrono::hours{h};
-       return err;
-     },
-     [](const settings& s) { return num(s.session_lifetime.count()); }},
-    {"password_hash", "SWITCHBOARD_PASSWORD_HASH",
-     "argon2id cost: interactive, moderate, or minimum (tests and benchmarks only)", set_hash,
-     [](const settings& s) { return std::string{to_string(s.password_hash)}; }},
-    {"debug_routes", "SWITCHBOARD_DEBUG_ROUTES",
-     "enable POST /v1/debug/crash, which makes the caller's session actor throw",
-     [](settings& s, const std::string& t) { return set_bool(s.debug_routes, t); },
-     [](const settings& s) { return std::string{s.debug_routes ? "true" : "false"}; }},
-    {"body_limit", "SWITCHBOARD_BODY_LIMIT", "largest request body in bytes (413 above)",
-     [](settings& s, const std::string& t) { return set_count(s.body_limit, t, 1, gib); },
-     [](const settings& s) { return num(s.body_limit); }},
-    {"header_limit", "SWITCHBOARD_HEADER_LIMIT", "largest header block in bytes (431 above)",
-     [](settings& s, const std::string& t) { return set_count(s.header_limit, t, 256, gib); },
-     [](const settings& s) { return num(s.header_limit); }},
-    {"url_limit", "SWITCHBOARD_URL_LIMIT", "longest request target in bytes (414 above)",
-     [](settings& s, const std::string& t) { return set_count(s.url_limit, t, 16, gib); },
-     [](const settings& s) { return num(s.url_limit); }},
-    {"read_timeout_ms", "SWITCHBOARD_READ_TIMEOUT_MS",
-     "a request must arrive completely within this many ms",
-     [](settings& s, const std::string& t) { return set_ms(s.read_timeout, t, 10, day_ms); },
-     [](const settings& s) { return num(s.read_timeout.count()); }},
-    {"idle_timeout_ms", "SWITCHBOARD_IDLE_TIMEOUT_MS", "idle keep-alive connections close after",
-     [](settings& s, const std::string& t) { return set_ms(s.idle_timeout, t, 10, day_ms); },
-     [](const settings& s) { return num(s.idle_timeout.count()); }},
-    {"handler_timeout_ms", "SWITCHBOARD_HANDLER_TIMEOUT_MS", "no reply within this: 504",
-     [](settings& s, const std::string& t) { return set_ms(s.handler_timeout, t, 10, day_ms); },
-     [](const settings& s) { return num(s.handler_timeout.count()); }},
-    {"ws_queue_limit", "SWITCHBOARD_WS_QUEUE_LIMIT",
-     "frames queued for one WebSocket client before it is closed with 1013",
-     [](settings& s, const std::string& t) { return set_count(s.ws_queue_limit, t, 1, 1 << 20); },
-     [](const settings& s) { return num(s.ws_queue_limit); }},
-    {"ws_ping_interval_ms", "SWITCHBOARD_WS_PING_INTERVAL_MS", "WebSocket keep-alive interval",
-     [](settings& s, const std::string& t) { return set_ms(s.ws_ping_interval, t, 10, day_ms); },
-     [](const settings& s) { return num(s.ws_ping_interval.count()); }},
-    {"log_level", "SWITCHBOARD_LOG_LEVEL", "trace, debug, info, warn, error or off",
-     set_log_level, [](const settings& s) { return s.log_level; }},
+      {"listen", "SWITCHBOARD_LISTEN", "address and port to listen on (host:port, [v6]:port)",
+       set_listen, [](const settings& s) { return s.listen_address + ":" + num(s.listen_port); }},
+      {"database", "SWITCHBOARD_DATABASE", "ODBC connection string of the database", set_database,
+       [](const settings& s) { return s.database; }},
+      {"database_pool", "SWITCHBOARD_DATABASE_POOL", "database connections (and blocking workers)",
+       [](settings& s, const std::string& t) { return set_count(s.database_pool, t, 1, 256); },
+       [](const settings& s) { return num(s.database_pool); }},
+      {"redis", "SWITCHBOARD_REDIS", "Redis URL; empty runs without Redis", set_redis,
+       [](const settings& s) { return s.redis.empty() ? std::string{"(none)"} : s.redis; }},
+      {"ops_token", "SWITCHBOARD_OPS_TOKEN",
+       "bearer token for /ops endpoints (16+ chars); empty disables them", set_ops_token,
+       [](const settings&) { return std::string{"(none)"}; }},
+      {"http_threads", "SWITCHBOARD_HTTP_THREADS", "Asio threads serving HTTP",
+       [](settings& s, const std::string& t) { return set_count(s.http_threads, t, 1, 64); },
+       [](const settings& s) { return num(s.http_threads); }},
+      {"actor_threads", "SWITCHBOARD_ACTOR_THREADS", "CAF scheduler threads",
+       [](settings& s, const std::string& t) { return set_count(s.actor_threads, t, 1, 64); },
+       [](const settings& s) { return num(s.actor_threads); }},
+      {"session_idle_ms", "SWITCHBOARD_SESSION_IDLE_MS",
+       "an idle session actor passivates after this many ms",
+       [](settings& s, const std::string& t) { return set_ms(s.session_idle, t, 10, day_ms); },
+       [](const settings& s) { return num(s.session_idle.count()); }},
+      {"session_lifetime_hours", "SWITCHBOARD_SESSION_LIFETIME_HOURS",
+       "a login token expires after this many hours",
+       [](settings& s, const std::string& t) {
+         size_t h = 0;
+         auto err = set_count(h, t, 1, 24 * 365);
+         s.session_lifetime = std::chrono::hours{h};
+         return err;
+       },
+       [](const settings& s) { return num(s.session_lifetime.count()); }},
+      {"password_hash", "SWITCHBOARD_PASSWORD_HASH",
+       "argon2id cost: interactive, moderate, or minimum (tests and benchmarks only)", set_hash,
+       [](const settings& s) { return std::string{to_string(s.password_hash)}; }},
+      {"debug_routes", "SWITCHBOARD_DEBUG_ROUTES",
+       "enable POST /v1/debug/crash, which makes the caller's session actor throw",
+       [](settings& s, const std::string& t) { return set_bool(s.debug_routes, t); },
+       [](const settings& s) { return std::string{s.debug_routes ? "true" : "false"}; }},
+      {"body_limit", "SWITCHBOARD_BODY_LIMIT", "largest request body in bytes (413 above)",
+       [](settings& s, const std::string& t) { return set_count(s.body_limit, t, 1, gib); },
+       [](const settings& s) { return num(s.body_limit); }},
+      {"header_limit", "SWITCHBOARD_HEADER_LIMIT", "largest header block in bytes (431 above)",
+       [](settings& s, const std::string& t) { return set_count(s.header_limit, t, 256, gib); },
+       [](const settings& s) { return num(s.header_limit); }},
+      {"url_limit", "SWITCHBOARD_URL_LIMIT", "longest request target in bytes (414 above)",
+       [](settings& s, const std::string& t) { return set_count(s.url_limit, t, 16, gib); },
+       [](const settings& s) { return num(s.url_limit); }},
+      {"read_timeout_ms", "SWITCHBOARD_READ_TIMEOUT_MS",
+       "a request must arrive completely within this many ms",
+       [](settings& s, const std::string& t) { return set_ms(s.read_timeout, t, 10, day_ms); },
+       [](const settings& s) { return num(s.read_timeout.count()); }},
+      {"idle_timeout_ms", "SWITCHBOARD_IDLE_TIMEOUT_MS", "idle keep-alive connections close after",
+       [](settings& s, const std::string& t) { return set_ms(s.idle_timeout, t, 10, day_ms); },
+       [](const settings& s) { return num(s.idle_timeout.count()); }},
+      {"handler_timeout_ms", "SWITCHBOARD_HANDLER_TIMEOUT_MS", "no reply within this: 504",
+       [](settings& s, const std::string& t) { return set_ms(s.handler_timeout, t, 10, day_ms); },
+       [](const settings& s) { return num(s.handler_timeout.count()); }},
+      {"ws_queue_limit", "SWITCHBOARD_WS_QUEUE_LIMIT",
+       "frames queued for one WebSocket client before it is closed with 1013",
+       [](settings& s, const std::string& t) { return set_count(s.ws_queue_limit, t, 1, 1 << 20); },
+       [](const settings& s) { return num(s.ws_queue_limit); }},
+      {"ws_ping_interval_ms", "SWITCHBOARD_WS_PING_INTERVAL_MS", "WebSocket keep-alive interval",
+       [](settings& s, const std::string& t) { return set_ms(s.ws_ping_interval, t, 10, day_ms); },
+       [](const settings& s) { return num(s.ws_ping_interval.count()); }},
+      {"log_level", "SWITCHBOARD_LOG_LEVEL", "trace, debug, info, warn, error or off",
+       set_log_level, [](const settings& s) { return s.log_level; }},
   };
   return table;
 }
@@ -284,9 +283,12 @@ std::string apply_file(settings& s, const std::string& path) {
 
 const char* to_string(hash_cost x) {
   switch (x) {
-    case hash_cost::interactive: return "interactive";
-    case hash_cost::moderate: return "moderate";
-    case hash_cost::minimum: return "minimum";
+    case hash_cost::interactive:
+      return "interactive";
+    case hash_cost::moderate:
+      return "moderate";
+    case hash_cost::minimum:
+      return "minimum";
   }
   return "?";
 }

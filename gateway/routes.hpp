@@ -24,9 +24,9 @@ const std::vector<route>& routes();
 
 /// The outcome of matching a path.
 struct route_match {
-  const route* found = nullptr;      ///< Set when method and path matched.
-  std::vector<std::string> params;   ///< Decoded path parameters.
-  std::string allow;                 ///< Methods for the path, e.g. "GET, POST" (405).
+  const route* found = nullptr;     ///< Set when method and path matched.
+  std::vector<std::string> params;  ///< Decoded path parameters.
+  std::string allow;                ///< Methods for the path, e.g. "GET, POST" (405).
 };
 
 /// Matches `method` and `path` (no query string) against routes().

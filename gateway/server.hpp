@@ -16,15 +16,15 @@ namespace sb::gateway {
 /// Listener and protocol limits.
 struct server_options {
   std::string address = "127.0.0.1";
-  uint16_t port = 8080;                          ///< 0 picks a free port.
-  size_t threads = 1;                            ///< Asio threads.
-  size_t body_limit = 1024 * 1024;               ///< Larger bodies get 413.
-  size_t header_limit = 16 * 1024;               ///< Larger header blocks get 431.
-  size_t url_limit = 8 * 1024;                   ///< Longer targets get 414.
-  std::chrono::milliseconds read_timeout{10000}; ///< A request must arrive within this.
-  std::chrono::milliseconds idle_timeout{60000}; ///< Keep-alive connections idle out.
+  uint16_t port = 8080;                              ///< 0 picks a free port.
+  size_t threads = 1;                                ///< Asio threads.
+  size_t body_limit = 1024 * 1024;                   ///< Larger bodies get 413.
+  size_t header_limit = 16 * 1024;                   ///< Larger header blocks get 431.
+  size_t url_limit = 8 * 1024;                       ///< Longer targets get 414.
+  std::chrono::milliseconds read_timeout{10000};     ///< A request must arrive within this.
+  std::chrono::milliseconds idle_timeout{60000};     ///< Keep-alive connections idle out.
   std::chrono::milliseconds handler_timeout{30000};  ///< No reply by then: 504.
-  size_t ws_queue_limit = 256;                   ///< Frames queued per client before 1013.
+  size_t ws_queue_limit = 256;                       ///< Frames queued per client before 1013.
   std::chrono::milliseconds ws_ping_interval{20000};
 };
 

@@ -20,7 +20,7 @@ namespace sb::observability {
 namespace {
 
 constexpr std::array<const char*, 7> layer_names = {
-  "app", "gateway", "access", "actors", "persistence", "integrations", "ops",
+    "app", "gateway", "access", "actors", "persistence", "integrations", "ops",
 };
 
 // Formats lines on the caller's thread into a memory buffer; a writer thread
@@ -124,8 +124,8 @@ void append_field(std::string& out, std::string_view key, std::string_view value
 void init_logging(std::string_view level) {
   stdout_sink = std::make_shared<buffered_stdout_sink>();
   stdout_sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
-    R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n",%v})",
-    spdlog::pattern_time_type::utc));
+      R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n",%v})",
+      spdlog::pattern_time_type::utc));
   metrics().add_collector("switchboard_log_dropped_lines",
                           "Log lines dropped because stdout could not keep up", [] {
                             auto sink = stdout_sink;
@@ -155,8 +155,8 @@ bool log_enabled(layer l, spdlog::level::level_enum lvl) {
   return lg && lg->should_log(lvl);
 }
 
-void write_log(layer l, spdlog::level::level_enum lvl, const log_context& ctx,
-               std::string_view msg, std::string_view fields) {
+void write_log(layer l, spdlog::level::level_enum lvl, const log_context& ctx, std::string_view msg,
+               std::string_view fields) {
   auto& lg = logger_of(l);
   if (!lg) {
     return;
@@ -183,11 +183,21 @@ std::string json_escape(std::string_view x) {
   out.reserve(x.size() + 8);
   for (unsigned char c : x) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";

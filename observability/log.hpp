@@ -3,8 +3,8 @@
 // Structured JSON logging: one named logger per layer, one JSON object per
 // line with ts, level, logger, msg and the request context.
 
-#include <spdlog/common.h>
 #include <fmt/format.h>
+#include <spdlog/common.h>
 
 #include <string>
 #include <string_view>
@@ -35,8 +35,8 @@ bool log_enabled(layer l, spdlog::level::level_enum lvl);
 
 /// Writes one line. `fields` is either empty or a list of extra JSON members
 /// without braces, e.g. R"("route":"/v1/me","status":200)".
-void write_log(layer l, spdlog::level::level_enum lvl, const log_context& ctx,
-               std::string_view msg, std::string_view fields = {});
+void write_log(layer l, spdlog::level::level_enum lvl, const log_context& ctx, std::string_view msg,
+               std::string_view fields = {});
 
 /// Escapes `x` as the inside of a JSON string.
 std::string json_escape(std::string_view x);
@@ -44,12 +44,11 @@ std::string json_escape(std::string_view x);
 }  // namespace sb::observability
 
 /// Logs a formatted message if the level is on; arguments are not evaluated otherwise.
-#define SB_LOG(layer_, level_, ctx_, ...)                                            \
-  do {                                                                              \
-    if (::sb::observability::log_enabled(::sb::observability::layer::layer_,        \
-                                         ::spdlog::level::level_)) {                \
-      ::sb::observability::write_log(::sb::observability::layer::layer_,            \
-                                     ::spdlog::level::level_, ctx_,                 \
-                                     ::fmt::format(__VA_ARGS__));                   \
-    }                                                                               \
+#define SB_LOG(layer_, level_, ctx_, ...)                                                         \
+  do {                                                                                            \
+    if (::sb::observability::log_enabled(::sb::observability::layer::layer_,                      \
+                                         ::spdlog::level::level_)) {                              \
+      ::sb::observability::write_log(::sb::observability::layer::layer_, ::spdlog::level::level_, \
+                                     ctx_, ::fmt::format(__VA_ARGS__));                           \
+    }                                                                                             \
   } while (false)

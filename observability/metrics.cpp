@@ -88,7 +88,7 @@ double gauge::value() const {
 }
 
 histogram::histogram(std::vector<double> bounds)
-  : bounds_(std::move(bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size()]) {
+    : bounds_(std::move(bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size()]) {
   std::sort(bounds_.begin(), bounds_.end());
   for (size_t i = 0; i < bounds_.size(); ++i) {
     buckets_[i].store(0);
@@ -123,8 +123,8 @@ double histogram::sum() const {
 }
 
 std::vector<double> latency_buckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 5, 10};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 struct registry::family {
@@ -149,8 +149,7 @@ registry::family& registry::family_of(const std::string& name, const std::string
   return *slot;
 }
 
-counter& registry::counter_of(const std::string& name, const std::string& help,
-                              const labels& ls) {
+counter& registry::counter_of(const std::string& name, const std::string& help, const labels& ls) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto& fam = family_of(name, help, "counter");
   auto& entry = fam.counters[render_labels(ls)];

@@ -7,8 +7,8 @@ namespace sb::persistence {
 
 const std::vector<migration>& schema_migrations() {
   static const std::vector<migration> steps = {
-    {1, "accounts",
-     R"(CREATE TABLE workspaces (
+      {1, "accounts",
+       R"(CREATE TABLE workspaces (
   id {key} PRIMARY KEY,
   name {text} NOT NULL,
   created_at {bigint} NOT NULL
@@ -38,8 +38,8 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_user ON sessions (user_id);
 CREATE INDEX sessions_by_expiry ON sessions (expires_at))"},
-    {2, "crm",
-     R"(CREATE TABLE contacts (
+      {2, "crm",
+       R"(CREATE TABLE contacts (
   id {key} PRIMARY KEY,
   workspace_id {key} NOT NULL REFERENCES workspaces(id),
   email {text} NOT NULL,

@@ -15,7 +15,8 @@ constexpr size_t min_password = 8;
 constexpr size_t max_password = 256;
 
 json user_json(const persistence::user_record& u) {
-  return {{"id", u.id}, {"email", u.email}, {"name", u.name}, {"created_at", rfc3339(u.created_at)}};
+  return {
+      {"id", u.id}, {"email", u.email}, {"name", u.name}, {"created_at", rfc3339(u.created_at)}};
 }
 
 json workspace_json(const persistence::workspace_record& w, const std::string& role) {
@@ -33,17 +34,17 @@ persistence::db_result<json> open_session(persistence::connection& conn,
   s.workspace_id = view.workspace.id;
   s.created_at = now_ms();
   s.expires_at =
-    s.created_at + std::chrono::duration_cast<std::chrono::milliseconds>(settings.session_lifetime)
-                     .count();
+      s.created_at +
+      std::chrono::duration_cast<std::chrono::milliseconds>(settings.session_lifetime).count();
   if (auto st = accounts::insert_session(conn, s); !st) {
     return st.error();
   }
   return json{
-    {"token", token},
-    {"token_type", "Bearer"},
-    {"expires_at", rfc3339(s.expires_at)},
-    {"user", user_json(view.user)},
-    {"workspace", workspace_json(view.workspace, view.role)},
+      {"token", token},
+      {"token_type", "Bearer"},
+      {"expires_at", rfc3339(s.expires_at)},
+      {"user", user_json(view.user)},
+      {"workspace", workspace_json(view.workspace, view.role)},
   };
 }
 
@@ -158,15 +159,15 @@ std::variant<api_response, login_input> login_parse(const api_request& req) {
 }
 
 persistence::db_result<std::optional<persistence::user_record>> login_lookup(
-  persistence::connection& conn, const login_input& in) {
+    persistence::connection& conn, const login_input& in) {
   return accounts::find_user_by_email(conn, in.email);
 }
 
 bool login_verify(const login_input& in, const std::optional<persistence::user_record>& user) {
   // A fixed hash of a random password at the default cost: verifying against
   // it takes as long as a real check and never succeeds.
-  static const std::string decoy = hash_password(new_token(), config::hash_cost::interactive)
-                                     .value_or("");
+  static const std::string decoy =
+      hash_password(new_token(), config::hash_cost::interactive).value_or("");
   if (!user) {
     verify_password(in.password, decoy);
     return false;

@@ -43,7 +43,7 @@ std::variant<api_response, login_input> login_parse(const api_request& req);
 
 /// Looks up the user of a login (db pool); nullopt when unknown.
 persistence::db_result<std::optional<persistence::user_record>> login_lookup(
-  persistence::connection& conn, const login_input& in);
+    persistence::connection& conn, const login_input& in);
 
 /// Checks the password; with no user, still spends the time of one check so
 /// that unknown emails cannot be told apart by timing (crypto pool).

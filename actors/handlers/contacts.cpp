@@ -1,9 +1,9 @@
 // CRM contacts: create, list with search, read, patch with If-Match, delete.
 
+#include "persistence/repositories/contacts.hpp"
 #include "actors/credentials.hpp"
 #include "actors/handlers/crud.hpp"
 #include "actors/handlers/validation.hpp"
-#include "persistence/repositories/contacts.hpp"
 
 #include <array>
 
@@ -16,30 +16,30 @@ using persistence::contact_record;
 
 // HubSpot's internal names of the default lifecycle stages.
 constexpr std::array<std::string_view, 8> lifecycle_stages = {
-  "subscriber",  "lead",     "marketingqualifiedlead", "salesqualifiedlead",
-  "opportunity", "customer", "evangelist",             "other",
+    "subscriber",         "lead",        "marketingqualifiedlead",
+    "salesqualifiedlead", "opportunity", "customer",
+    "evangelist",         "other",
 };
 
 json to_json(const contact_record& c) {
   auto opt = [](const persistence::opt_text& x) { return x ? json(*x) : json(nullptr); };
   return {
-    {"id", c.id},
-    {"email", c.email},
-    {"first_name", opt(c.first_name)},
-    {"last_name", opt(c.last_name)},
-    {"phone", opt(c.phone)},
-    {"company", opt(c.company)},
-    {"lifecycle_stage", opt(c.lifecycle_stage)},
-    {"version", c.version},
-    {"created_at", rfc3339(c.created_at)},
-    {"updated_at", rfc3339(c.updated_at)},
+      {"id", c.id},
+      {"email", c.email},
+      {"first_name", opt(c.first_name)},
+      {"last_name", opt(c.last_name)},
+      {"phone", opt(c.phone)},
+      {"company", opt(c.company)},
+      {"lifecycle_stage", opt(c.lifecycle_stage)},
+      {"version", c.version},
+      {"created_at", rfc3339(c.created_at)},
+      {"updated_at", rfc3339(c.updated_at)},
   };
 }
 
 // Reads the writable fields into `c`; on create, email is required.
 void read_fields(const json& body, contact_record& c, bool create, field_errors& errors) {
-  reject_unknown(body,
-                 {"email", "first_name", "last_name", "phone", "company", "lifecycle_stage"},
+  reject_unknown(body, {"email", "first_name", "last_name", "phone", "company", "lifecycle_stage"},
                  errors);
   auto email = read_text(body, "email", {create, false, 254, 0}, errors);
   if (email.value) {
@@ -68,15 +68,18 @@ void read_fields(const json& body, contact_record& c, bool create, field_errors&
     if (known) {
       c.lifecycle_stage = stage.value;
     } else {
-      errors.add("lifecycle_stage", "must be one of subscriber, lead, marketingqualifiedlead, "
-                                    "salesqualifiedlead, opportunity, customer, evangelist, other");
+      errors.add("lifecycle_stage",
+                 "must be one of subscriber, lead, marketingqualifiedlead, "
+                 "salesqualifiedlead, opportunity, customer, evangelist, other");
     }
   }
 }
 
 const resource<contact_record> contacts{
-  "contact",   "/v1/contacts", repo::find, repo::insert, repo::update, repo::remove, to_json,
-  "a contact with this email already exists in the workspace",
+    "contact",    "/v1/contacts",
+    repo::find,   repo::insert,
+    repo::update, repo::remove,
+    to_json,      "a contact with this email already exists in the workspace",
 };
 
 }  // namespace
@@ -99,9 +102,8 @@ api_response contacts_create(handler_context& ctx) {
   c.workspace_id = ctx.session.workspace_id;
   c.version = 1;
   c.created_at = c.updated_at = now_ms();
-  return create_one(ctx, contacts, c, [](persistence::connection&) {
-    return std::optional<api_response>{};
-  });
+  return create_one(ctx, contacts, c,
+                    [](persistence::connection&) { return std::optional<api_response>{}; });
 }
 
 api_response contacts_list(handler_context& ctx) {
@@ -120,8 +122,8 @@ api_response contacts_list(handler_context& ctx) {
   }
 
   // One row more than asked tells whether another page follows.
-  auto rows = repo::list(ctx.conn, ctx.session.workspace_id, {params.limit + 1, params.before_id},
-                         q);
+  auto rows =
+      repo::list(ctx.conn, ctx.session.workspace_id, {params.limit + 1, params.before_id}, q);
   if (!rows) {
     return db_failure(rows.error(), req.request_id);
   }

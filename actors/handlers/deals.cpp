@@ -1,10 +1,10 @@
 // Deals: create, list filtered by stage, read, patch with If-Match, delete.
 
+#include "persistence/repositories/deals.hpp"
 #include "actors/credentials.hpp"
 #include "actors/handlers/crud.hpp"
 #include "actors/handlers/validation.hpp"
 #include "persistence/repositories/contacts.hpp"
-#include "persistence/repositories/deals.hpp"
 
 #include <algorithm>
 #include <array>
@@ -20,13 +20,18 @@ using persistence::deal_record;
 
 // HubSpot's default sales pipeline, by internal stage name.
 constexpr std::array<std::string_view, 7> stages = {
-  "appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
-  "contractsent",         "closedwon",      "closedlost",
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+    "closedwon",
+    "closedlost",
 };
 
 constexpr const char* stage_list =
-  "must be one of appointmentscheduled, qualifiedtobuy, presentationscheduled, "
-  "decisionmakerboughtin, contractsent, closedwon, closedlost";
+    "must be one of appointmentscheduled, qualifiedtobuy, presentationscheduled, "
+    "decisionmakerboughtin, contractsent, closedwon, closedlost";
 
 bool known_stage(std::string_view x) {
   return std::find(stages.begin(), stages.end(), x) != stages.end();
@@ -42,16 +47,16 @@ json amount_json(const deal_record& d) {
 json to_json(const deal_record& d) {
   auto opt = [](const persistence::opt_text& x) { return x ? json(*x) : json(nullptr); };
   return {
-    {"id", d.id},
-    {"name", d.name},
-    {"stage", d.stage},
-    {"amount", amount_json(d)},
-    {"currency", opt(d.currency)},
-    {"close_date", opt(d.close_date)},
-    {"contact_ids", d.contact_ids},
-    {"version", d.version},
-    {"created_at", rfc3339(d.created_at)},
-    {"updated_at", rfc3339(d.updated_at)},
+      {"id", d.id},
+      {"name", d.name},
+      {"stage", d.stage},
+      {"amount", amount_json(d)},
+      {"currency", opt(d.currency)},
+      {"close_date", opt(d.close_date)},
+      {"contact_ids", d.contact_ids},
+      {"version", d.version},
+      {"created_at", rfc3339(d.created_at)},
+      {"updated_at", rfc3339(d.updated_at)},
   };
 }
 
@@ -98,9 +103,8 @@ void read_fields(const json& body, deal_record& d, bool create, field_errors& er
   auto currency = read_text(body, "currency", {false, true, 3, 0}, errors);
   if (currency.value) {
     const auto& c = *currency.value;
-    bool ok = c.size() == 3 && std::all_of(c.begin(), c.end(), [](char x) {
-                return x >= 'A' && x <= 'Z';
-              });
+    bool ok = c.size() == 3 &&
+              std::all_of(c.begin(), c.end(), [](char x) { return x >= 'A' && x <= 'Z'; });
     if (ok) {
       d.currency = c;
     } else {
@@ -155,7 +159,7 @@ std::optional<api_response> check_contacts(handler_context& ctx, persistence::co
 }
 
 const resource<deal_record> deals{
-  "deal", "/v1/deals", repo::find, repo::insert, repo::update, repo::remove, to_json,
+    "deal", "/v1/deals", repo::find, repo::insert, repo::update, repo::remove, to_json,
 };
 
 }  // namespace
@@ -201,8 +205,8 @@ api_response deals_list(handler_context& ctx) {
     return errors.response(req.request_id);
   }
 
-  auto rows = repo::list(ctx.conn, ctx.session.workspace_id, {params.limit + 1, params.before_id},
-                         stage);
+  auto rows =
+      repo::list(ctx.conn, ctx.session.workspace_id, {params.limit + 1, params.before_id}, stage);
   if (!rows) {
     return db_failure(rows.error(), req.request_id);
   }

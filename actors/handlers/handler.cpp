@@ -9,15 +9,15 @@ namespace sb::actors::handlers {
 
 handler find_handler(std::string_view route) {
   static const std::unordered_map<std::string_view, handler> table = {
-    {"contacts.create", contacts_create}, {"contacts.list", contacts_list},
-    {"contacts.get", contacts_get},       {"contacts.update", contacts_update},
-    {"contacts.delete", contacts_delete}, {"deals.create", deals_create},
-    {"deals.list", deals_list},           {"deals.get", deals_get},
-    {"deals.update", deals_update},       {"deals.delete", deals_delete},
-    {"videos.create", videos_create},     {"videos.list", videos_list},
-    {"videos.get", videos_get},           {"videos.update", videos_update},
-    {"videos.delete", videos_delete},     {"members.list", members_list},
-    {"members.invite", members_invite},
+      {"contacts.create", contacts_create}, {"contacts.list", contacts_list},
+      {"contacts.get", contacts_get},       {"contacts.update", contacts_update},
+      {"contacts.delete", contacts_delete}, {"deals.create", deals_create},
+      {"deals.list", deals_list},           {"deals.get", deals_get},
+      {"deals.update", deals_update},       {"deals.delete", deals_delete},
+      {"videos.create", videos_create},     {"videos.list", videos_list},
+      {"videos.get", videos_get},           {"videos.update", videos_update},
+      {"videos.delete", videos_delete},     {"members.list", members_list},
+      {"members.invite", members_invite},
   };
   auto i = table.find(route);
   return i == table.end() ? nullptr : i->second;
@@ -67,8 +67,8 @@ bool if_match_accepts(std::string_view if_match, int64_t version) {
   size_t pos = 0;
   while (pos <= if_match.size()) {
     auto comma = if_match.find(',', pos);
-    auto item = if_match.substr(pos, comma == std::string_view::npos ? std::string_view::npos
-                                                                     : comma - pos);
+    auto item = if_match.substr(
+        pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
     auto b = item.find_first_not_of(' ');
     auto e = item.find_last_not_of(' ');
     if (b != std::string_view::npos) {
@@ -87,7 +87,7 @@ bool if_match_accepts(std::string_view if_match, int64_t version) {
 
 void add_event(handler_context& ctx, std::string type, std::string id, std::string data) {
   ctx.events.push_back(
-    event{std::move(type), std::move(id), ctx.session.workspace_id, std::move(data), now_ms()});
+      event{std::move(type), std::move(id), ctx.session.workspace_id, std::move(data), now_ms()});
 }
 
 }  // namespace sb::actors::handlers

@@ -13,11 +13,11 @@ namespace {
 
 json member_json(const persistence::member_view& m) {
   return {
-    {"user_id", m.user.id},
-    {"email", m.user.email},
-    {"name", m.user.name},
-    {"role", m.member.role},
-    {"joined_at", rfc3339(m.member.created_at)},
+      {"user_id", m.user.id},
+      {"email", m.user.email},
+      {"name", m.user.name},
+      {"role", m.member.role},
+      {"joined_at", rfc3339(m.member.created_at)},
   };
 }
 

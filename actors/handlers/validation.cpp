@@ -113,8 +113,8 @@ text_field read_text(const json& body, const std::string& name, const text_rule&
   }
   if (text.size() < rule.min_length || (rule.required && text.empty())) {
     errors.add(name, rule.min_length > 1
-                       ? "must be at least " + std::to_string(rule.min_length) + " characters"
-                       : std::string{"must not be empty"});
+                         ? "must be at least " + std::to_string(rule.min_length) + " characters"
+                         : std::string{"must not be empty"});
     return out;
   }
   out.value = std::move(text);
@@ -126,7 +126,8 @@ bool valid_email(std::string_view email) {
     return false;
   }
   auto at = email.find('@');
-  if (at == std::string_view::npos || at == 0 || email.find('@', at + 1) != std::string_view::npos) {
+  if (at == std::string_view::npos || at == 0 ||
+      email.find('@', at + 1) != std::string_view::npos) {
     return false;
   }
   auto domain = email.substr(at + 1);
@@ -219,9 +220,8 @@ list_params read_list_params(const api_request& req, field_errors& errors) {
 }
 
 std::string make_cursor(std::string_view last_id) {
-  std::string out(sodium_base64_ENCODED_LEN(last_id.size(),
-                                            sodium_base64_VARIANT_URLSAFE_NO_PADDING),
-                  '\0');
+  std::string out(
+      sodium_base64_ENCODED_LEN(last_id.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
   sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(last_id.data()),
                     last_id.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   out.resize(std::char_traits<char>::length(out.c_str()));

@@ -44,9 +44,9 @@ void reject_unknown(const json& body, std::initializer_list<std::string_view> kn
 
 /// Text field rules.
 struct text_rule {
-  bool required = false;   ///< Must be present and non-null.
-  bool nullable = true;    ///< null is accepted (and clears the field).
-  size_t max_length = 200; ///< In bytes of UTF-8.
+  bool required = false;    ///< Must be present and non-null.
+  bool nullable = true;     ///< null is accepted (and clears the field).
+  size_t max_length = 200;  ///< In bytes of UTF-8.
   size_t min_length = 0;
 };
 

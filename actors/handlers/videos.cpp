@@ -1,9 +1,9 @@
 // Videos: metadata create, list filtered by status, read, patch, delete.
 
+#include "persistence/repositories/videos.hpp"
 #include "actors/credentials.hpp"
 #include "actors/handlers/crud.hpp"
 #include "actors/handlers/validation.hpp"
-#include "persistence/repositories/videos.hpp"
 
 #include <algorithm>
 #include <array>
@@ -26,13 +26,13 @@ bool known_status(std::string_view x) {
 
 json to_json(const video_record& v) {
   return {
-    {"id", v.id},
-    {"title", v.title},
-    {"description", v.description ? json(*v.description) : json(nullptr)},
-    {"status", v.status},
-    {"version", v.version},
-    {"created_at", rfc3339(v.created_at)},
-    {"updated_at", rfc3339(v.updated_at)},
+      {"id", v.id},
+      {"title", v.title},
+      {"description", v.description ? json(*v.description) : json(nullptr)},
+      {"status", v.status},
+      {"version", v.version},
+      {"created_at", rfc3339(v.created_at)},
+      {"updated_at", rfc3339(v.updated_at)},
   };
 }
 
@@ -57,7 +57,7 @@ void read_fields(const json& body, video_record& v, bool create, field_errors& e
 }
 
 const resource<video_record> videos{
-  "video", "/v1/videos", repo::find, repo::insert, repo::update, repo::remove, to_json,
+    "video", "/v1/videos", repo::find, repo::insert, repo::update, repo::remove, to_json,
 };
 
 }  // namespace
@@ -81,9 +81,8 @@ api_response videos_create(handler_context& ctx) {
   v.workspace_id = ctx.session.workspace_id;
   v.version = 1;
   v.created_at = v.updated_at = now_ms();
-  return create_one(ctx, videos, v, [](persistence::connection&) {
-    return std::optional<api_response>{};
-  });
+  return create_one(ctx, videos, v,
+                    [](persistence::connection&) { return std::optional<api_response>{}; });
 }
 
 api_response videos_list(handler_context& ctx) {
@@ -101,8 +100,8 @@ api_response videos_list(handler_context& ctx) {
     return errors.response(req.request_id);
   }
 
-  auto rows = repo::list(ctx.conn, ctx.session.workspace_id, {params.limit + 1, params.before_id},
-                         status);
+  auto rows =
+      repo::list(ctx.conn, ctx.session.workspace_id, {params.limit + 1, params.before_id}, status);
   if (!rows) {
     return db_failure(rows.error(), req.request_id);
   }

@@ -10,8 +10,8 @@ using detail::lower_or_null;
 namespace {
 
 constexpr const char* columns =
-  "id, workspace_id, email, first_name, last_name, phone, company, lifecycle_stage, version, "
-  "created_at, updated_at";
+    "id, workspace_id, email, first_name, last_name, phone, company, lifecycle_stage, version, "
+    "created_at, updated_at";
 
 contact_record read(const row& r) {
   contact_record c;
@@ -33,20 +33,20 @@ contact_record read(const row& r) {
 
 db_status insert(connection& conn, const contact_record& c) {
   auto res = conn.execute(
-    "INSERT INTO contacts (id, workspace_id, email, email_lc, first_name, first_lc, last_name, "
-    "last_lc, phone, company, lifecycle_stage, version, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    {c.id, c.workspace_id, c.email, lower(c.email), nullable(c.first_name),
-     lower_or_null(c.first_name), nullable(c.last_name), lower_or_null(c.last_name),
-     nullable(c.phone), nullable(c.company), nullable(c.lifecycle_stage), c.version, c.created_at,
-     c.updated_at});
+      "INSERT INTO contacts (id, workspace_id, email, email_lc, first_name, first_lc, last_name, "
+      "last_lc, phone, company, lifecycle_stage, version, created_at, updated_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      {c.id, c.workspace_id, c.email, lower(c.email), nullable(c.first_name),
+       lower_or_null(c.first_name), nullable(c.last_name), lower_or_null(c.last_name),
+       nullable(c.phone), nullable(c.company), nullable(c.lifecycle_stage), c.version, c.created_at,
+       c.updated_at});
   return detail::status_of(res);
 }
 
 db_result<std::optional<contact_record>> find(connection& conn, std::string_view workspace_id,
                                               std::string_view id) {
   return detail::read_first(conn.query(std::string{"SELECT "} + columns +
-                                         " FROM contacts WHERE workspace_id = ? AND id = ?",
+                                           " FROM contacts WHERE workspace_id = ? AND id = ?",
                                        {std::string{workspace_id}, std::string{id}}),
                             read);
 }
@@ -59,8 +59,9 @@ db_result<std::vector<contact_record>> list(connection& conn, std::string_view w
     // Three prefix ranges, each served by its own (workspace_id, key) index.
     auto lo = lower(query);
     auto hi = detail::prefix_upper_bound(lo);
-    sql += " AND ((email_lc >= ? AND email_lc < ?) OR (first_lc >= ? AND first_lc < ?)"
-           " OR (last_lc >= ? AND last_lc < ?))";
+    sql +=
+        " AND ((email_lc >= ? AND email_lc < ?) OR (first_lc >= ? AND first_lc < ?)"
+        " OR (last_lc >= ? AND last_lc < ?))";
     for (int i = 0; i < 3; ++i) {
       params.emplace_back(lo);
       params.emplace_back(hi);
@@ -72,13 +73,13 @@ db_result<std::vector<contact_record>> list(connection& conn, std::string_view w
 
 db_result<bool> update(connection& conn, const contact_record& c, int64_t expected_version) {
   auto res = conn.execute(
-    "UPDATE contacts SET email = ?, email_lc = ?, first_name = ?, first_lc = ?, last_name = ?, "
-    "last_lc = ?, phone = ?, company = ?, lifecycle_stage = ?, version = ?, updated_at = ? "
-    "WHERE workspace_id = ? AND id = ? AND version = ?",
-    {c.email, lower(c.email), nullable(c.first_name), lower_or_null(c.first_name),
-     nullable(c.last_name), lower_or_null(c.last_name), nullable(c.phone), nullable(c.company),
-     nullable(c.lifecycle_stage), c.version, c.updated_at, c.workspace_id, c.id,
-     expected_version});
+      "UPDATE contacts SET email = ?, email_lc = ?, first_name = ?, first_lc = ?, last_name = ?, "
+      "last_lc = ?, phone = ?, company = ?, lifecycle_stage = ?, version = ?, updated_at = ? "
+      "WHERE workspace_id = ? AND id = ? AND version = ?",
+      {c.email, lower(c.email), nullable(c.first_name), lower_or_null(c.first_name),
+       nullable(c.last_name), lower_or_null(c.last_name), nullable(c.phone), nullable(c.company),
+       nullable(c.lifecycle_stage), c.version, c.updated_at, c.workspace_id, c.id,
+       expected_version});
   if (!res) {
     return res.error();
   }

@@ -9,8 +9,8 @@ namespace sb::persistence::deals {
 namespace {
 
 constexpr const char* columns =
-  "id, workspace_id, name, stage, amount_minor, currency, close_date, version, created_at, "
-  "updated_at";
+    "id, workspace_id, name, stage, amount_minor, currency, close_date, version, created_at, "
+    "updated_at";
 
 deal_record read(const row& r) {
   deal_record d;
@@ -36,9 +36,9 @@ param amount_param(const deal_record& d) {
 db_status insert_links(connection& conn, const deal_record& d) {
   int64_t position = 0;
   for (const auto& contact_id : d.contact_ids) {
-    auto res = conn.execute(
-      "INSERT INTO deal_contacts (deal_id, contact_id, position) VALUES (?, ?, ?)",
-      {d.id, contact_id, position++});
+    auto res =
+        conn.execute("INSERT INTO deal_contacts (deal_id, contact_id, position) VALUES (?, ?, ?)",
+                     {d.id, contact_id, position++});
     if (!res) {
       return res.error();
     }
@@ -74,10 +74,10 @@ db_status attach_links(connection& conn, std::vector<deal_record>& out) {
 
 db_status insert(connection& conn, const deal_record& d) {
   auto res = conn.execute(
-    "INSERT INTO deals (id, workspace_id, name, stage, amount_minor, currency, close_date, "
-    "version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    {d.id, d.workspace_id, d.name, d.stage, amount_param(d), nullable(d.currency),
-     nullable(d.close_date), d.version, d.created_at, d.updated_at});
+      "INSERT INTO deals (id, workspace_id, name, stage, amount_minor, currency, close_date, "
+      "version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      {d.id, d.workspace_id, d.name, d.stage, amount_param(d), nullable(d.currency),
+       nullable(d.close_date), d.version, d.created_at, d.updated_at});
   if (!res) {
     return res.error();
   }
@@ -86,9 +86,9 @@ db_status insert(connection& conn, const deal_record& d) {
 
 db_result<std::optional<deal_record>> find(connection& conn, std::string_view workspace_id,
                                            std::string_view id) {
-  auto rows = conn.query(std::string{"SELECT "} + columns +
-                           " FROM deals WHERE workspace_id = ? AND id = ?",
-                         {std::string{workspace_id}, std::string{id}});
+  auto rows =
+      conn.query(std::string{"SELECT "} + columns + " FROM deals WHERE workspace_id = ? AND id = ?",
+                 {std::string{workspace_id}, std::string{id}});
   if (!rows) {
     return rows.error();
   }
@@ -123,10 +123,10 @@ db_result<std::vector<deal_record>> list(connection& conn, std::string_view work
 
 db_result<bool> update(connection& conn, const deal_record& d, int64_t expected_version) {
   auto res = conn.execute(
-    "UPDATE deals SET name = ?, stage = ?, amount_minor = ?, currency = ?, close_date = ?, "
-    "version = ?, updated_at = ? WHERE workspace_id = ? AND id = ? AND version = ?",
-    {d.name, d.stage, amount_param(d), nullable(d.currency), nullable(d.close_date), d.version,
-     d.updated_at, d.workspace_id, d.id, expected_version});
+      "UPDATE deals SET name = ?, stage = ?, amount_minor = ?, currency = ?, close_date = ?, "
+      "version = ?, updated_at = ? WHERE workspace_id = ? AND id = ? AND version = ?",
+      {d.name, d.stage, amount_param(d), nullable(d.currency), nullable(d.close_date), d.version,
+       d.updated_at, d.workspace_id, d.id, expected_version});
   if (!res) {
     return res.error();
   }
@@ -146,9 +146,9 @@ db_result<bool> update(connection& conn, const deal_record& d, int64_t expected_
 db_result<bool> remove(connection& conn, std::string_view workspace_id, std::string_view id) {
   // Links go first: SQLite only cascades when foreign keys are switched on.
   auto links = conn.execute(
-    "DELETE FROM deal_contacts WHERE deal_id IN (SELECT id FROM deals WHERE workspace_id = ? "
-    "AND id = ?)",
-    {std::string{workspace_id}, std::string{id}});
+      "DELETE FROM deal_contacts WHERE deal_id IN (SELECT id FROM deals WHERE workspace_id = ? "
+      "AND id = ?)",
+      {std::string{workspace_id}, std::string{id}});
   if (!links) {
     return links.error();
   }

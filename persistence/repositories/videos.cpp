@@ -7,28 +7,28 @@ namespace sb::persistence::videos {
 namespace {
 
 constexpr const char* columns =
-  "id, workspace_id, title, description, status, version, created_at, updated_at";
+    "id, workspace_id, title, description, status, version, created_at, updated_at";
 
 video_record read(const row& r) {
-  return {r.text(0),  r.text(1),  r.text(2),  r.opt_text(3),
-          r.text(4),  r.int64(5), r.int64(6), r.int64(7)};
+  return {r.text(0), r.text(1),  r.text(2),  r.opt_text(3),
+          r.text(4), r.int64(5), r.int64(6), r.int64(7)};
 }
 
 }  // namespace
 
 db_status insert(connection& conn, const video_record& v) {
   auto res = conn.execute(
-    "INSERT INTO videos (id, workspace_id, title, description, status, version, created_at, "
-    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    {v.id, v.workspace_id, v.title, nullable(v.description), v.status, v.version, v.created_at,
-     v.updated_at});
+      "INSERT INTO videos (id, workspace_id, title, description, status, version, created_at, "
+      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      {v.id, v.workspace_id, v.title, nullable(v.description), v.status, v.version, v.created_at,
+       v.updated_at});
   return detail::status_of(res);
 }
 
 db_result<std::optional<video_record>> find(connection& conn, std::string_view workspace_id,
                                             std::string_view id) {
   return detail::read_first(conn.query(std::string{"SELECT "} + columns +
-                                         " FROM videos WHERE workspace_id = ? AND id = ?",
+                                           " FROM videos WHERE workspace_id = ? AND id = ?",
                                        {std::string{workspace_id}, std::string{id}}),
                             read);
 }
@@ -47,10 +47,10 @@ db_result<std::vector<video_record>> list(connection& conn, std::string_view wor
 
 db_result<bool> update(connection& conn, const video_record& v, int64_t expected_version) {
   auto res = conn.execute(
-    "UPDATE videos SET title = ?, description = ?, status = ?, version = ?, updated_at = ? "
-    "WHERE workspace_id = ? AND id = ? AND version = ?",
-    {v.title, nullable(v.description), v.status, v.version, v.updated_at, v.workspace_id, v.id,
-     expected_version});
+      "UPDATE videos SET title = ?, description = ?, status = ?, version = ?, updated_at = ? "
+      "WHERE workspace_id = ? AND id = ? AND version = ?",
+      {v.title, nullable(v.description), v.status, v.version, v.updated_at, v.workspace_id, v.id,
+       expected_version});
   if (!res) {
     return res.error();
   }

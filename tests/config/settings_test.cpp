@@ -41,8 +41,7 @@ TEST_CASE("settings default to the embedded SQLite database on 127.0.0.1:8080") 
 TEST_CASE("flags override environment variables, which override the config file") {
   auto file = write_temp(R"({"listen": "127.0.0.1:7000", "body_limit": 1000,
                              "database_pool": 3, "debug_routes": true})");
-  auto env = env_of({{"SWITCHBOARD_LISTEN", "127.0.0.1:7001"},
-                     {"SWITCHBOARD_DATABASE_POOL", "5"}});
+  auto env = env_of({{"SWITCHBOARD_LISTEN", "127.0.0.1:7001"}, {"SWITCHBOARD_DATABASE_POOL", "5"}});
   auto r = load({"--config", file, "--listen=[::1]:7002"}, env);
   std::remove(file.c_str());
   REQUIRE(r.value);
@@ -103,11 +102,10 @@ TEST_CASE("help lists every option with its environment variable") {
   auto r = load({"--help"}, env_of({}));
   CHECK(r.help);
   auto text = sb::config::help_text();
-  for (const char* needle :
-       {"--listen", "SWITCHBOARD_LISTEN", "--database", "SWITCHBOARD_DATABASE", "--redis",
-        "SWITCHBOARD_REDIS", "--ops-token", "SWITCHBOARD_OPS_TOKEN", "--session-idle-ms",
-        "--body-limit", "--header-limit", "--url-limit", "--read-timeout-ms", "--log-level",
-        "--config"}) {
+  for (const char* needle : {"--listen", "SWITCHBOARD_LISTEN", "--database", "SWITCHBOARD_DATABASE",
+                             "--redis", "SWITCHBOARD_REDIS", "--ops-token", "SWITCHBOARD_OPS_TOKEN",
+                             "--session-idle-ms", "--body-limit", "--header-limit", "--url-limit",
+                             "--read-timeout-ms", "--log-level", "--config"}) {
     CHECK(text.find(needle) != std::string::npos);
   }
 }

@@ -27,8 +27,7 @@ class api_client {
 
   api_reply get(const std::string& target, header_map headers = {});
   api_reply post(const std::string& target, const nlohmann::json& body, header_map headers = {});
-  api_reply patch(const std::string& target, const nlohmann::json& body,
-                  header_map headers = {});
+  api_reply patch(const std::string& target, const nlohmann::json& body, header_map headers = {});
   api_reply del(const std::string& target, header_map headers = {});
 
   /// Sends `body` as it is (for malformed input).

@@ -36,10 +36,10 @@ struct backend {
 
   std::map<std::string, std::string> env(std::map<std::string, std::string> extra = {}) const {
     std::map<std::string, std::string> e = {
-      {"SWITCHBOARD_DATABASE", connection_string},
-      {"SWITCHBOARD_PASSWORD_HASH", "minimum"},
-      {"SWITCHBOARD_DEBUG_ROUTES", "true"},
-      {"SWITCHBOARD_OPS_TOKEN", ops_token},
+        {"SWITCHBOARD_DATABASE", connection_string},
+        {"SWITCHBOARD_PASSWORD_HASH", "minimum"},
+        {"SWITCHBOARD_DEBUG_ROUTES", "true"},
+        {"SWITCHBOARD_OPS_TOKEN", ops_token},
     };
     for (auto& [k, v] : extra) {
       e[k] = v;
@@ -49,7 +49,9 @@ struct backend {
 };
 
 json signup_body(const std::string& email, const std::string& workspace) {
-  return {{"email", email}, {"password", "a long password"}, {"name", "Test User"},
+  return {{"email", email},
+          {"password", "a long password"},
+          {"name", "Test User"},
           {"workspace", workspace}};
 }
 
@@ -119,9 +121,9 @@ TEST_CASE("a user signs up, sees themselves, logs out and logs back in") {
     require_problem(other.post("/v1/auth/login",
                                {{"email", "ada@example.com"}, {"password", "wrong password"}}),
                     401);
-    require_problem(other.post("/v1/auth/login",
-                               {{"email", "nobody@example.com"}, {"password", "whatever1"}}),
-                    401);
+    require_problem(
+        other.post("/v1/auth/login", {{"email", "nobody@example.com"}, {"password", "whatever1"}}),
+        401);
     auto login = other.post("/v1/auth/login",
                             {{"email", "ADA@example.com"}, {"password", "a long password"}});
     REQUIRE(login.status == 200);
@@ -229,7 +231,8 @@ TEST_CASE("deals link contacts of the workspace and filter by stage") {
     CHECK(c.get("/v1/deals").json()["items"].size() == 2);
 
     auto id = deal.json()["id"].get<std::string>();
-    auto moved = c.patch("/v1/deals/" + id, {{"stage", "closedwon"}, {"contact_ids", json::array()}});
+    auto moved =
+        c.patch("/v1/deals/" + id, {{"stage", "closedwon"}, {"contact_ids", json::array()}});
     REQUIRE(moved.status == 200);
     CHECK(moved.json()["stage"] == "closedwon");
     CHECK(moved.json()["contact_ids"].empty());
@@ -305,9 +308,8 @@ TEST_CASE("bad input gets a problem response and never a crash") {
   api_client c{srv.port()};
   sign_up(c, "owner@example.com");
 
-  require_problem(c.send("POST", "/v1/contacts", "{\"email\": ", {{"Content-Type",
-                                                                  "application/json"}}),
-                  400);
+  require_problem(
+      c.send("POST", "/v1/contacts", "{\"email\": ", {{"Content-Type", "application/json"}}), 400);
   auto typed = c.post("/v1/contacts", {{"email", 42}, {"first_name", json::array()}});
   require_problem(typed, 422);
   std::set<std::string> fields;
@@ -370,9 +372,9 @@ TEST_CASE("a handler that throws fails its request, and the session comes back")
   std::istringstream lines{srv.log()};
   for (std::string line; std::getline(lines, line);) {
     auto entry = json::parse(line, nullptr, false);
-    logged = logged || (entry.value("level", "") == "error" &&
-                        entry.value("request_id", "") == "crash-1" &&
-                        entry.value("actor", "") == "session");
+    logged = logged ||
+             (entry.value("level", "") == "error" && entry.value("request_id", "") == "crash-1" &&
+              entry.value("actor", "") == "session");
   }
   CHECK(logged);
 }
@@ -456,9 +458,9 @@ TEST_CASE("request ids are echoed and trace ids reach the access log") {
   backend db{"sqlite"};
   server_process srv{db.env()};
   api_client c{srv.port()};
-  auto r = c.get("/healthz", {{"X-Request-Id", "abc-123"},
-                              {"traceparent",
-                               "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}});
+  auto r = c.get("/healthz",
+                 {{"X-Request-Id", "abc-123"},
+                  {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}});
   CHECK(r.header("x-request-id") == "abc-123");
   auto generated = c.get("/healthz").header("x-request-id");
   CHECK(generated.size() >= 16);
@@ -484,8 +486,9 @@ TEST_CASE("request ids are echoed and trace ids reach the access log") {
 TEST_CASE("the server refuses bad settings with one line and stops cleanly on SIGTERM") {
   auto [code, out] = run_binary({}, {{"SWITCHBOARD_LISTEN", "nowhere"}});
   CHECK(code == 2);
-  CHECK(out == "switchboard: invalid configuration: SWITCHBOARD_LISTEN: expected host:port, "
-               "got 'nowhere'\n");
+  CHECK(out ==
+        "switchboard: invalid configuration: SWITCHBOARD_LISTEN: expected host:port, "
+        "got 'nowhere'\n");
 
   auto [help_code, help] = run_binary({"--help"}, {});
   CHECK(help_code == 0);

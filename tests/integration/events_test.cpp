@@ -16,8 +16,8 @@ namespace {
 
 std::map<std::string, std::string> server_env(std::map<std::string, std::string> extra = {}) {
   std::map<std::string, std::string> env = {
-    {"SWITCHBOARD_DATABASE", temp_sqlite_database()},
-    {"SWITCHBOARD_PASSWORD_HASH", "minimum"},
+      {"SWITCHBOARD_DATABASE", temp_sqlite_database()},
+      {"SWITCHBOARD_PASSWORD_HASH", "minimum"},
   };
   env.insert(extra.begin(), extra.end());
   return env;
@@ -127,8 +127,8 @@ TEST_CASE("a client that does not read is closed with 1013 and others keep recei
   const std::string description(4900, 'd');
   const int events = 1000;
   for (int i = 0; i < events; ++i) {
-    auto r = c.post("/v1/videos", {{"title", "v" + std::to_string(i)},
-                                   {"description", description}});
+    auto r =
+        c.post("/v1/videos", {{"title", "v" + std::to_string(i)}, {"description", description}});
     REQUIRE(r.status == 201);
     auto e = next_event(fast);
     REQUIRE(e["data"]["title"] == "v" + std::to_string(i));
@@ -155,8 +155,8 @@ TEST_CASE("stopping the server closes event streams with 1001") {
   ws_client ws{"127.0.0.1", srv.port(), bearer(token)};
   REQUIRE(ws.accepted());
   // The client is reading when the server stops, as a live client would be.
-  auto reading = std::async(std::launch::async,
-                            [&ws] { return ws.read_text(std::chrono::seconds(10)); });
+  auto reading =
+      std::async(std::launch::async, [&ws] { return ws.read_text(std::chrono::seconds(10)); });
   auto started = std::chrono::steady_clock::now();
   CHECK(srv.stop() == 0);
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));

@@ -1,16 +1,16 @@
 #include "tests/support/server_process.hpp"
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <fcntl.h>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 namespace sb::testing {
@@ -105,7 +105,7 @@ std::string server_binary() {
 
 server_process::server_process(std::map<std::string, std::string> env,
                                std::chrono::seconds deadline)
-  : dir_(make_temp_dir()) {
+    : dir_(make_temp_dir()) {
   log_path_ = dir_ + "/server.log";
   env.emplace("SWITCHBOARD_LISTEN", "127.0.0.1:0");
   pid_ = spawn({}, env, log_path_);

@@ -3,12 +3,12 @@
 // Starts the real switchboard binary for an end-to-end test: its own port,
 // its own database, its log captured in a file.
 
+#include <sys/types.h>
 #include <chrono>
 #include <map>
-#include <vector>
 #include <optional>
 #include <string>
-#include <sys/types.h>
+#include <vector>
 
 namespace sb::testing {
 

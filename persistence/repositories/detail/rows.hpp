@@ -52,7 +52,7 @@ inline void add_page(std::string& sql, std::vector<param>& params, const page& p
 /// Turns every row of `rows` into a record with `read`.
 template <class Read>
 auto read_all(db_result<std::vector<row>> rows, Read read)
-  -> db_result<std::vector<decltype(read(std::declval<const row&>()))>> {
+    -> db_result<std::vector<decltype(read(std::declval<const row&>()))>> {
   using record = decltype(read(std::declval<const row&>()));
   if (!rows) {
     return rows.error();
@@ -68,7 +68,7 @@ auto read_all(db_result<std::vector<row>> rows, Read read)
 /// Turns the first row of `rows`, if any, into a record with `read`.
 template <class Read>
 auto read_first(db_result<std::vector<row>> rows, Read read)
-  -> db_result<std::optional<decltype(read(std::declval<const row&>()))>> {
+    -> db_result<std::optional<decltype(read(std::declval<const row&>()))>> {
   using record = decltype(read(std::declval<const row&>()));
   if (!rows) {
     return rows.error();

@@ -1,5 +1,5 @@
-#include "actors/handlers/handler.hpp"
 #include "actors/handlers/validation.hpp"
+#include "actors/handlers/handler.hpp"
 
 #include <catch2/catch.hpp>
 
