@@ -72,18 +72,25 @@ observability::counter& request_counter(std::string_view route, std::string_view
   return c;
 }
 
-observability::histogram& request_histogram(std::string_view route) {
+// Latency by route and status class ("2xx", "4xx", ...): a failing route's
+// fast errors must not hide in its successful requests' latency.
+observability::histogram& request_histogram(std::string_view route, unsigned status) {
   thread_local std::unordered_map<std::string, observability::histogram*> cache;
   thread_local std::string key;
+  std::string status_class = std::to_string(status / 100) + "xx";
   key.assign(route);
+  key += ' ';
+  key += status_class;
   auto i = cache.find(key);
   if (i != cache.end()) {
     return *i->second;
   }
   auto& h = observability::metrics().histogram_of("switchboard_http_request_duration_seconds",
                                                   "Time from a request's first byte until its "
-                                                  "reply is ready to send, by route.",
-                                                  {{"route", std::string{route}}});
+                                                  "reply is ready to send, by route and status "
+                                                  "class.",
+                                                  {{"route", std::string{route}},
+                                                   {"status", status_class}});
   cache.emplace(key, &h);
   return h;
 }
@@ -545,7 +552,7 @@ class http_session final : public tracked_session,
   void record() {
     double seconds = std::chrono::duration<double>(clock::now() - started_).count();
     request_counter(route_, method_, status_).inc();
-    request_histogram(route_).observe(seconds);
+    request_histogram(route_, status_).observe(seconds);
     if (!observability::log_enabled(observability::layer::access, spdlog::level::info)) {
       return;
     }
