@@ -77,7 +77,7 @@ class actor_bridge : public api_service {
 child_spec registered(caf::atom_value name, child_spec spec) {
   spec.start = [name, start = std::move(spec.start)](caf::local_actor* parent) {
     auto child = start(parent);
-    parent->system().registry().put(name, child);
+    register_as(parent->system(), name, child);
     return child;
   };
   return spec;
@@ -164,10 +164,11 @@ bool application::start(std::string& error) {
       supervisor_child("gateway", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
                        std::move(gateway)),
       // Sessions fail independently of each other; only a storm of crashes
-      // should escalate.
+      // escalates, and then every session is dropped and comes back from the
+      // database on its user's next request.
       registered(names::sessions,
                  supervisor_child("sessions",
-                                  flags(strategy::one_for_one, 100, std::chrono::seconds(10)), {})),
+                                  flags(strategy::one_for_one, 1000, std::chrono::seconds(10)), {})),
       // TODO: the durable job queue and the integration connections will run
       // under these two; until then they supervise nothing.
       supervisor_child("jobs", flags(strategy::one_for_one, 5, std::chrono::seconds(10)), {}),
@@ -177,7 +178,7 @@ bool application::start(std::string& error) {
   impl_->root =
       spawn_supervisor(*impl_->sys, "root",
                        flags(strategy::one_for_one, 3, std::chrono::seconds(10)), std::move(top));
-  impl_->sys->registry().put(names::root, impl_->root);
+  register_as(*impl_->sys, names::root, impl_->root);
 
   // The root giving up means the process cannot serve: tell main.
   auto* owner = impl_.get();

@@ -1,5 +1,6 @@
 #include "actors/event_hub.hpp"
 
+#include "actors/credentials.hpp"
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 
@@ -15,8 +16,16 @@ namespace sb::actors {
 
 namespace {
 
+// One client's stream, tied to the session that opened it: it ends when that
+// session logs out or expires.
+struct subscription {
+  std::weak_ptr<event_sink> sink;
+  std::string token_hash;
+  int64_t expires_at = 0;
+};
+
 struct hub_state {
-  std::unordered_map<std::string, std::vector<std::weak_ptr<event_sink>>> streams;
+  std::unordered_map<std::string, std::vector<subscription>> streams;
   int64_t processed = 0;
   static inline const char* name = "event_hub";
 };
@@ -31,8 +40,8 @@ caf::behavior event_hub(hub_actor* self) {
   // to nothing.
   self->set_exit_handler([self](caf::exit_msg& msg) {
     for (auto& [ws, sinks] : self->state.streams) {
-      for (auto& weak : sinks) {
-        if (auto sink = weak.lock()) {
+      for (auto& sub : sinks) {
+        if (auto sink = sub.sink.lock()) {
           sink->close(1012, "event hub restarting");
         }
       }
@@ -40,27 +49,47 @@ caf::behavior event_hub(hub_actor* self) {
     self->quit(msg.reason);
   });
   return {
-      [self](subscribe_atom, const std::string& workspace_id, std::shared_ptr<event_sink> sink) {
-        self->state.streams[workspace_id].push_back(sink);
-      },
-      [self](publish_atom, const event& e) {
-        ++self->state.processed;
-        auto i = self->state.streams.find(e.workspace_id);
-        if (i == self->state.streams.end()) {
-          return;
-        }
-        // One rendering shared by every client of the workspace.
-        auto frame = std::make_shared<const std::string>(to_json(e));
-        auto& sinks = i->second;
-        std::erase_if(sinks, [&](const std::weak_ptr<event_sink>& weak) {
-          auto sink = weak.lock();
-          return !sink || !sink->push(frame);
+      [self](subscribe_atom, const std::string& workspace_id, const std::string& token_hash,
+           int64_t expires_at, std::shared_ptr<event_sink> sink) {
+      self->state.streams[workspace_id].push_back({sink, token_hash, expires_at});
+    },
+    [self](revoke_atom, const std::string& token_hash) {
+      // A logout: close every stream the token opened, in any workspace.
+      for (auto& [ws, subs] : self->state.streams) {
+        std::erase_if(subs, [&](const subscription& sub) {
+          if (sub.token_hash != token_hash) {
+            return false;
+          }
+          if (auto sink = sub.sink.lock()) {
+            sink->close(1008, "logged out");
+          }
+          return true;
         });
-        if (sinks.empty()) {
-          self->state.streams.erase(i);
+      }
+    },
+    [self](publish_atom, const event& e) {
+      ++self->state.processed;
+      auto i = self->state.streams.find(e.workspace_id);
+      if (i == self->state.streams.end()) {
+        return;
+      }
+      // One rendering shared by every client of the workspace.
+      auto frame = std::make_shared<const std::string>(to_json(e));
+      auto now = now_ms();
+      auto& subs = i->second;
+      std::erase_if(subs, [&](const subscription& sub) {
+        auto sink = sub.sink.lock();
+        if (sink && now >= sub.expires_at) {
+          sink->close(1008, "session expired");
+          return true;
         }
-      },
-      [self](stats_atom) { return current_stats(self, self->state.processed); },
+        return !sink || !sink->push(frame);
+      });
+      if (subs.empty()) {
+        self->state.streams.erase(i);
+      }
+    },
+    [self](stats_atom) { return current_stats(self, self->state.processed); },
   };
 }
 

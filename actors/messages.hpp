@@ -34,6 +34,7 @@ using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
 
 /// Work for a blocking worker: runs on the worker's own thread. Whatever it
 /// computes it stores through its captures; a throw is reported as an error.

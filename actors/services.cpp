@@ -10,9 +10,16 @@ caf::actor services::lookup(caf::atom_value name) const {
   return system->registry().get<caf::actor>(name);
 }
 
+void register_as(caf::actor_system& sys, caf::atom_value name, const caf::actor& handle) {
+  // CAF 0.17's registry put() keeps an existing entry (it emplaces), so a
+  // restarted actor would stay hidden behind its dead predecessor.
+  auto& reg = sys.registry();
+  reg.erase(name);
+  reg.put(name, handle);
+}
+
 void register_self(caf::scheduled_actor* self, caf::atom_value name) {
-  auto& reg = self->system().registry();
-  reg.put(name, caf::actor_cast<caf::strong_actor_ptr>(self));
+  register_as(self->system(), name, caf::actor_cast<caf::actor>(self));
   // Erase only our own entry: a restarted successor may have replaced it.
   auto me = self->address();
   auto* sys = &self->system();

@@ -43,6 +43,9 @@ struct services {
   std::chrono::milliseconds db_timeout{10000};
 };
 
+/// Registers `handle` under `name`, replacing whatever was there.
+void register_as(caf::actor_system& sys, caf::atom_value name, const caf::actor& handle);
+
 /// Registers `self` under `name` until it terminates.
 void register_self(caf::scheduled_actor* self, caf::atom_value name);
 

@@ -161,6 +161,10 @@ void logout(session_actor* self, const std::shared_ptr<services>& svc, api_call&
           return;
         }
         reply.deliver(handlers::no_content());
+        // Streams opened with this token end with it.
+        if (auto hub = svc->lookup(names::events)) {
+          self->send(hub, revoke_atom::value, self->state.info.token_hash);
+        }
         begin_passivation(self, svc);
       });
 }
@@ -211,7 +215,8 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
                 problem(503, "events are restarting; retry", call.request.request_id));
             return;
           }
-          self->send(hub, subscribe_atom::value, st.info.workspace_id, call.stream);
+          self->send(hub, subscribe_atom::value, st.info.workspace_id, st.info.token_hash,
+                     st.info.expires_at, call.stream);
           api_response res;
           res.status = 101;
           res.workspace_id = st.info.workspace_id;

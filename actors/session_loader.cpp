@@ -4,6 +4,7 @@
 #include "actors/credentials.hpp"
 #include "actors/session.hpp"
 #include "actors/worker.hpp"
+#include "observability/log.hpp"
 #include "persistence/repositories/accounts.hpp"
 
 #include <caf/actor_system.hpp>
@@ -87,7 +88,9 @@ void start_session(loader_actor* self, const std::shared_ptr<services>& svc,
               self->send(session, std::move(c));
             }
           },
-          [self, hash](caf::error&) {
+          [self, hash](caf::error& err) {
+            SB_LOG(actors, warn, {}, "a session could not be started: {}",
+                   self->system().render(err));
             auto calls = take(self, hash);
             answer_all(calls, 503, "the session could not be started; retry");
           });

@@ -215,6 +215,15 @@ const std::vector<option>& options() {
   return table;
 }
 
+// ", got 'value'" for error lines; secrets are never repeated back.
+std::string shown(const option& opt, const std::string& value) {
+  if (std::string_view{opt.key} == "ops_token" || std::string_view{opt.key} == "database" ||
+      std::string_view{opt.key} == "redis") {
+    return "";
+  }
+  return ", got '" + value + "'";
+}
+
 std::string flag_of(const option& opt) {
   std::string flag = "--";
   for (const char* p = opt.key; *p; ++p) {
@@ -273,7 +282,7 @@ std::string apply_file(settings& s, const std::string& path) {
       return path + ": " + key + ": expected a string, number or boolean";
     }
     if (auto err = found->apply(s, *text); !err.empty()) {
-      return path + ": " + key + ": " + err + ", got '" + *text + "'";
+      return path + ": " + key + ": " + err + shown(*found, *text);
     }
   }
   return {};
@@ -342,7 +351,7 @@ load_result load(const std::vector<std::string>& args,
   for (const auto& opt : options()) {
     if (const char* value = env(opt.env)) {
       if (auto err = opt.apply(s, value); !err.empty()) {
-        out.error = std::string{opt.env} + ": " + err + ", got '" + value + "'";
+        out.error = std::string{opt.env} + ": " + err + shown(opt, value);
         return out;
       }
     }
@@ -359,7 +368,7 @@ load_result load(const std::vector<std::string>& args,
       return out;
     }
     if (auto err = opt->apply(s, value); !err.empty()) {
-      out.error = flag + ": " + err + ", got '" + value + "'";
+      out.error = flag + ": " + err + shown(*opt, value);
       return out;
     }
   }

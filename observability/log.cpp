@@ -181,23 +181,30 @@ std::string json_escape(std::string_view x) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
   out.reserve(x.size() + 8);
-  for (unsigned char c : x) {
+  for (size_t i = 0; i < x.size(); ++i) {
+    auto c = static_cast<unsigned char>(x[i]);
+    if (c >= 0x80) {
+      // Copy a well-formed UTF-8 sequence; anything else becomes U+FFFD, so
+      // the output is valid JSON whatever bytes a client sent.
+      size_t n = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 0;
+      bool ok = n > 0 && i + n < x.size();
+      for (size_t k = 1; ok && k <= n; ++k) {
+        ok = (static_cast<unsigned char>(x[i + k]) >> 6) == 0x2;
+      }
+      if (ok) {
+        out.append(x.data() + i, n + 1);
+        i += n;
+      } else {
+        out += "\\ufffd";
+      }
+      continue;
+    }
     switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
       default:
         if (c < 0x20) {
           out += "\\u00";

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
+#include <cstdio>
+#include <cstdlib>
 
 namespace sb::observability {
 
@@ -59,10 +60,16 @@ std::string number(double x) {
   if (std::isinf(x)) {
     return x > 0 ? "+Inf" : "-Inf";
   }
-  std::ostringstream os;
-  os.precision(17);
-  os << x;
-  return os.str();
+  // Shortest text that reads back as the same double (bucket bounds such as
+  // 0.00025 print as written).
+  char buf[32];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, x);
+    if (std::strtod(buf, nullptr) == x) {
+      break;
+    }
+  }
+  return buf;
 }
 
 }  // namespace

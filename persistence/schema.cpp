@@ -92,6 +92,45 @@ CREATE TABLE videos (
 );
 CREATE INDEX videos_by_id ON videos (workspace_id, id);
 CREATE INDEX videos_by_status ON videos (workspace_id, status, id))"},
+      // The durable job queue (persistence/repositories/jobs.hpp). One
+      // 'available' state: a scheduled job is an available one whose run_at
+      // is still ahead. The partial indexes use the same syntax on SQLite and
+      // PostgreSQL, and the state literals in their WHERE clauses are the ones
+      // the repository's queries spell, so both planners pick them.
+      {3, "jobs",
+       R"(CREATE TABLE jobs (
+  id {key} PRIMARY KEY,
+  workspace_id {key},
+  kind {key} NOT NULL,
+  payload {text} NOT NULL,
+  state {key} NOT NULL,
+  priority {bigint} NOT NULL,
+  run_at {bigint} NOT NULL,
+  attempt {bigint} NOT NULL,
+  max_attempts {bigint} NOT NULL,
+  lease_owner {text},
+  lease_expires_at {bigint},
+  idempotency_key {key},
+  created_at {bigint} NOT NULL,
+  updated_at {bigint} NOT NULL,
+  completed_at {bigint},
+  last_error {text},
+  dead_reason {text}
+);
+CREATE INDEX jobs_claimable ON jobs (kind, priority, run_at, id) WHERE state = 'available';
+CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (kind, idempotency_key)
+  WHERE idempotency_key IS NOT NULL AND state NOT IN ('dead', 'cancelled');
+CREATE INDEX jobs_dead ON jobs (kind, id) WHERE state = 'dead';
+CREATE INDEX jobs_by_state ON jobs (state, kind, run_at);
+CREATE TABLE job_errors (
+  job_id {key} NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  position {bigint} NOT NULL,
+  attempt {bigint} NOT NULL,
+  at {bigint} NOT NULL,
+  error {text} NOT NULL,
+  PRIMARY KEY (job_id, position)
+))"},
   };
   return steps;
 }

@@ -141,7 +141,8 @@ ensure_build() {
   local jobs="${SB_JOBS:-$(nproc)}"
   log "build: ninja -j$jobs ${*:-all}"
   # --quiet hides the [n/m] lines; compiler errors still print.
-  ninja -C "$SB_BUILD_DIR" -j"$jobs" --quiet "$@" || die "build failed"
+  # Build output goes to stderr: stdout belongs to the server's JSON log.
+  ninja -C "$SB_BUILD_DIR" -j"$jobs" --quiet "$@" >&2 || die "build failed"
   log "build: up to date"
 }
 

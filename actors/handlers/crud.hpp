@@ -135,21 +135,38 @@ api_response patch_one(handler_context& ctx, const resource<Record>& res, Apply 
   return entity_response(200, res, updated);
 }
 
-/// DELETE of one entity of the caller's workspace.
+/// DELETE of one entity of the caller's workspace; with If-Match, only the
+/// version it names is deleted (412 otherwise).
 template <class Record>
 api_response delete_one(handler_context& ctx, const resource<Record>& res) {
   const auto& rid = ctx.request.request_id;
   const auto& id = ctx.request.params.at(0);
+  const std::string noun{res.noun};
+  std::optional<api_response> outcome;
   auto removed = persistence::in_transaction(ctx.conn, [&](persistence::connection& conn) {
+    outcome.reset();
+    if (!ctx.request.if_match.empty()) {
+      auto found = res.find(conn, ctx.session.workspace_id, id);
+      if (!found) {
+        return persistence::db_result<bool>{found.error()};
+      }
+      if (*found && !if_match_accepts(ctx.request.if_match, (*found)->version)) {
+        outcome = problem(412, "the " + noun + " changed since the given ETag", rid);
+        return persistence::db_result<bool>{false};
+      }
+    }
     return res.remove(conn, ctx.session.workspace_id, id);
   });
   if (!removed) {
     return db_failure(removed.error(), rid);
   }
-  if (!*removed) {
-    return problem(404, "no such " + std::string{res.noun}, rid);
+  if (outcome) {
+    return *outcome;
   }
-  add_event(ctx, std::string{res.noun} + ".deleted", id, "null");
+  if (!*removed) {
+    return problem(404, "no such " + noun, rid);
+  }
+  add_event(ctx, noun + ".deleted", id, "null");
   return no_content();
 }
 

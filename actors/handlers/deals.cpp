@@ -70,8 +70,9 @@ std::optional<int64_t> read_amount(const json& v) {
   if (!std::isfinite(x) || x < 0 || x > 1e13) {
     return std::nullopt;
   }
+  // Hundredths must give the same number back: 12.5 passes, 0.000000001 not.
   double cents = std::round(x * 100.0);
-  if (std::fabs(cents - x * 100.0) > 1e-6 * std::max(1.0, cents)) {
+  if (std::fabs(cents / 100.0 - x) > 1e-12 * std::max(1.0, x)) {
     return std::nullopt;
   }
   return static_cast<int64_t>(cents);
@@ -241,6 +242,9 @@ api_response deals_update(handler_context& ctx) {
     }
     if (body->contains("currency")) {
       d.currency = patch.currency;
+    }
+    if (d.amount_minor && !d.currency) {
+      d.currency = "USD";  // As on create: an amount always has a currency.
     }
     if (body->contains("close_date")) {
       d.close_date = patch.close_date;

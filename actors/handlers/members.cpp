@@ -61,48 +61,47 @@ api_response members_invite(handler_context& ctx) {
     return errors.response(rid);
   }
 
+  if (!name.value) {
+    errors.add("name", "is required");
+  }
+  if (!password.value) {
+    errors.add("password", "is required");
+  }
+  if (!errors.empty()) {
+    return errors.response(rid);
+  }
+
+  // Invites create a new account. An existing account is never added, or
+  // described, without its owner's consent.
+  // TODO: invitations that an existing user accepts, so one person can belong
+  // to several workspaces; until then such an invite answers 409.
   auto existing = accounts::find_user_by_email(ctx.conn, *email.value);
   if (!existing) {
     return db_failure(existing.error(), rid);
   }
-  // A new person needs a name and an initial password; someone who already
-  // has an account is simply added to the workspace.
-  persistence::user_record user;
-  bool create = !*existing;
-  if (create) {
-    if (!name.value) {
-      errors.add("name", "is required for a new account");
-    }
-    if (!password.value) {
-      errors.add("password", "is required for a new account");
-    }
-    if (!errors.empty()) {
-      return errors.response(rid);
-    }
-    // TODO: hashing here holds a database worker for the length of one
-    // argon2id run; move it to the crypto pool with the accounts actor.
-    auto hashed = hash_password(*password.value, ctx.settings.password_hash);
-    if (!hashed) {
-      return problem(503, "the server is short of memory; try again", rid);
-    }
-    user = {new_id("usr"), *email.value, *name.value, std::move(*hashed), now_ms()};
-  } else {
-    user = **existing;
+  if (*existing) {
+    return problem(409, "an account with this email already exists", rid);
   }
 
+  // TODO: hashing here holds a database worker for the length of one
+  // argon2id run; move it to the crypto pool as sign-up does.
+  auto hashed = hash_password(*password.value, ctx.settings.password_hash);
+  if (!hashed) {
+    return problem(503, "the server is short of memory; try again", rid);
+  }
+  persistence::user_record user{new_id("usr"), *email.value, *name.value, std::move(*hashed),
+                                now_ms()};
   persistence::member_record m{ctx.session.workspace_id, user.id, role.value.value_or("member"),
-                               now_ms()};
+                               user.created_at};
   auto st = persistence::in_transaction(ctx.conn, [&](persistence::connection& c) {
-    if (create) {
-      if (auto s = accounts::insert_user(c, user); !s) {
-        return s;
-      }
+    if (auto s = accounts::insert_user(c, user); !s) {
+      return s;
     }
     return accounts::insert_member(c, m);
   });
   if (!st) {
     if (st.error().code == persistence::db_errc::conflict) {
-      return problem(409, "this person is already a member of the workspace", rid);
+      return problem(409, "an account with this email already exists", rid);
     }
     return db_failure(st.error(), rid);
   }

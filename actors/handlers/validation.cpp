@@ -107,6 +107,14 @@ text_field read_text(const json& body, const std::string& name, const text_rule&
     errors.add(name, "must be valid UTF-8");
     return out;
   }
+  // NUL would be cut off by the database drivers; other C0 controls have no
+  // place in names and titles (tab and newline stay allowed).
+  for (unsigned char c : text) {
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      errors.add(name, "must not contain control characters");
+      return out;
+    }
+  }
   if (text.size() > rule.max_length) {
     errors.add(name, "must be at most " + std::to_string(rule.max_length) + " bytes");
     return out;
@@ -180,6 +188,26 @@ bool valid_utf8(std::string_view x) {
   return true;
 }
 
+bool valid_id(std::string_view id) {
+  // prefix "_" 26 Crockford base32 characters, as new_id() makes them.
+  auto sep = id.find('_');
+  if (sep == std::string_view::npos || sep == 0 || sep > 8 || id.size() != sep + 27) {
+    return false;
+  }
+  for (size_t i = 0; i < sep; ++i) {
+    if (id[i] < 'a' || id[i] > 'z') {
+      return false;
+    }
+  }
+  for (auto c : id.substr(sep + 1)) {
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')) || c == 'I' || c == 'L' ||
+        c == 'O' || c == 'U') {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool valid_date(std::string_view date) {
   if (date.size() != 10 || date[4] != '-' || date[7] != '-') {
     return false;
@@ -210,7 +238,7 @@ list_params read_list_params(const api_request& req, field_errors& errors) {
   }
   if (auto i = req.query.find("cursor"); i != req.query.end() && !i->second.empty()) {
     auto id = decode_base64url(i->second);
-    if (id.empty() || id.size() > 64 || !valid_utf8(id)) {
+    if (!valid_id(id)) {
       errors.add("cursor", "is not a cursor this API issued");
     } else {
       out.before_id = std::move(id);

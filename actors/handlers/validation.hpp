@@ -66,6 +66,9 @@ bool valid_email(std::string_view email);
 /// Tells whether `x` is valid UTF-8.
 bool valid_utf8(std::string_view x);
 
+/// Tells whether `id` has the shape of an entity id ("ct_" + 26 characters).
+bool valid_id(std::string_view id);
+
 /// Tells whether `date` is a real calendar date written YYYY-MM-DD.
 bool valid_date(std::string_view date);
 

@@ -68,9 +68,9 @@ TEST_CASE("an invalid value is rejected with one line naming the key") {
     auto r = load({}, env_of({{"SWITCHBOARD_DATABASE", "postgres://x"}}));
     CHECK(r.error.rfind("SWITCHBOARD_DATABASE: expected an ODBC connection string", 0) == 0);
   }
-  SECTION("short ops token") {
-    auto r = load({}, env_of({{"SWITCHBOARD_OPS_TOKEN", "short"}}));
-    CHECK(r.error.rfind("SWITCHBOARD_OPS_TOKEN: expected at least 16 characters", 0) == 0);
+  SECTION("short ops token, which is not repeated back") {
+    auto r = load({}, env_of({{"SWITCHBOARD_OPS_TOKEN", "short-secret"}}));
+    CHECK(r.error == "SWITCHBOARD_OPS_TOKEN: expected at least 16 characters");
   }
   SECTION("redis URL scheme") {
     auto r = load({"--redis", "http://127.0.0.1:6379"}, env_of({}));

@@ -192,7 +192,9 @@ TEST_CASE("contacts are created, listed page by page, searched, patched and dele
     // An email already used in the workspace is a conflict.
     require_problem(c.post("/v1/contacts", {{"email", "PERSON1@example.com"}}), 409);
 
-    REQUIRE(c.del("/v1/contacts/" + id).status == 204);
+    // DELETE honours If-Match too.
+    require_problem(c.del("/v1/contacts/" + id, {{"If-Match", etag}}), 412);
+    REQUIRE(c.del("/v1/contacts/" + id, {{"If-Match", patched.header("etag")}}).status == 204);
     require_problem(c.get("/v1/contacts/" + id), 404);
     require_problem(c.del("/v1/contacts/" + id), 404);
   }
@@ -300,6 +302,16 @@ TEST_CASE("owners invite members who log in to the same workspace") {
   CHECK(member.get("/v1/me").json()["workspace"]["role"] == "member");
   // Members cannot invite.
   require_problem(member.post("/v1/workspace/members", {{"email", "x@example.com"}}), 403);
+
+  // An existing account is neither added nor described without consent.
+  api_client stranger{srv.port()};
+  sign_up(stranger, "stranger@example.com", "Elsewhere");
+  auto taken = owner.post("/v1/workspace/members", {{"email", "stranger@example.com"},
+                                                    {"name", "X"},
+                                                    {"password", "whatever password"}});
+  require_problem(taken, 409);
+  CHECK(taken.body.find("Test User") == std::string::npos);
+  CHECK(owner.get("/v1/workspace/members").json()["items"].size() == 2);
 }
 
 TEST_CASE("bad input gets a problem response and never a crash") {
@@ -319,6 +331,10 @@ TEST_CASE("bad input gets a problem response and never a crash") {
   }
   CHECK(fields == std::set<std::string>{"email", "first_name"});
   require_problem(c.post("/v1/contacts", json::object()), 422);
+  require_problem(c.post("/v1/contacts", {{"email", "nul@example.com"},
+                                          {"first_name", std::string("a\0b", 3)}}),
+                  422);
+  require_problem(c.get("/v1/contacts?cursor=eyJ4IjoxfQ"), 422);
   require_problem(c.send("POST", "/v1/contacts", std::string(5000, 'x'),
                          {{"Content-Type", "application/json"}}),
                   413);
@@ -377,6 +393,32 @@ TEST_CASE("a handler that throws fails its request, and the session comes back")
               entry.value("actor", "") == "session");
   }
   CHECK(logged);
+}
+
+TEST_CASE("a storm of crashes restarts the sessions supervisor and users carry on") {
+  backend db{"sqlite"};
+  server_process srv{db.env()};
+  api_client c{srv.port()}, other{srv.port()};
+  sign_up(c, "storm@example.com");
+  sign_up(other, "bystander@example.com");
+  REQUIRE(other.get("/v1/me").status == 200);
+
+  // More crashes than the sessions supervisor tolerates (1000 in 10 s): it
+  // gives up, the root starts a fresh one, and sessions reload on demand.
+  int failed = 0;
+  for (int i = 0; i < 1010; ++i) {
+    auto r = c.post("/v1/debug/crash", json::object());
+    failed += r.status >= 500 ? 1 : 0;
+  }
+  CHECK(failed == 1010);
+
+  CHECK(c.get("/v1/me").status == 200);
+  CHECK(other.get("/v1/me").status == 200);
+  api_client ops{srv.port()};
+  ops.token(ops_token);
+  auto tree = ops.get("/ops/supervision").json()["tree"];
+  CHECK((*find_node(tree, "root/sessions"))["restarts"] >= 1);
+  CHECK(srv.running());
 }
 
 TEST_CASE("idle sessions passivate and come back on the next request") {

@@ -111,6 +111,17 @@ TEST_CASE("event streams need a valid token and stay within their workspace") {
   CHECK(next_event(bobs)["data"]["email"] == "b@example.com");
 }
 
+TEST_CASE("logging out closes the streams the token opened") {
+  server_process srv{server_env()};
+  api_client c{srv.port()};
+  auto token = sign_up(c, "leaver@example.com");
+  ws_client ws{"127.0.0.1", srv.port(), bearer(token)};
+  REQUIRE(ws.accepted());
+  REQUIRE(c.post("/v1/auth/logout", json::object()).status == 204);
+  CHECK_FALSE(ws.read_text(std::chrono::seconds(10)));
+  CHECK(ws.close_code() == std::optional<uint16_t>{1008});
+}
+
 TEST_CASE("a client that does not read is closed with 1013 and others keep receiving") {
   server_process srv{server_env({{"SWITCHBOARD_WS_QUEUE_LIMIT", "8"}})};
   api_client c{srv.port()};

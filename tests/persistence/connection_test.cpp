@@ -482,12 +482,17 @@ TEST_CASE("in_transaction retries the loser of two conflicting transactions on t
 
   CHECK(x.met);
   CHECK(y.met);
+  // The deadlock aborts one of them; its retry may meet a lock once more
+  // while the winner commits, so count only that failures were transient
+  // and retried.
   std::vector<db_error> errors = x.errors;
   errors.insert(errors.end(), y.errors.begin(), y.errors.end());
-  REQUIRE(errors.size() == 1);
-  INFO(errors[0].message);
-  CHECK(errors[0].code == db_errc::transient);
-  CHECK(x.attempts + y.attempts == 3);
+  REQUIRE_FALSE(errors.empty());
+  for (const auto& e : errors) {
+    INFO(e.message);
+    CHECK(e.code == db_errc::transient);
+  }
+  CHECK(x.attempts + y.attempts == 2 + static_cast<int>(errors.size()));
   REQUIRE(x.result.has_value());
   REQUIRE(y.result.has_value());
   CHECK(static_cast<bool>(*x.result));

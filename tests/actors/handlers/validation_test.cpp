@@ -67,6 +67,16 @@ TEST_CASE("field errors are collected and reported together") {
   CHECK(b["detail"] == "4 fields are invalid");
 }
 
+TEST_CASE("text fields refuse NUL and other control characters") {
+  auto body = json::parse(R"({"a": "a\u0000b", "b": "line\nbreak", "c": "bell\u0007"})");
+  field_errors errors;
+  CHECK_FALSE(read_text(body, "a", {}, errors).value);
+  CHECK(read_text(body, "b", {}, errors).value == std::optional<std::string>{"line\nbreak"});
+  CHECK_FALSE(read_text(body, "c", {}, errors).value);
+  REQUIRE(errors.list().size() == 2);
+  CHECK(errors.list()[0].second == "must not contain control characters");
+}
+
 TEST_CASE("text fields are trimmed, length-checked and may be cleared with null") {
   auto body = json::parse(R"({"a": "  hi  ", "b": null, "c": "toolong"})");
   field_errors errors;
@@ -114,14 +124,16 @@ TEST_CASE("dates must exist in the calendar") {
 
 TEST_CASE("list parameters accept limits from 1 to 200 and only cursors we issued") {
   api_request req;
-  req.query = {{"limit", "20"}, {"cursor", make_cursor("ct_01ABC")}};
+  const std::string id = "ct_01M90N0T48Y4J39MPP79QQ1A1P";
+  req.query = {{"limit", "20"}, {"cursor", make_cursor(id)}};
   field_errors errors;
   auto p = read_list_params(req, errors);
   CHECK(errors.empty());
   CHECK(p.limit == 20);
-  CHECK(p.before_id == "ct_01ABC");
+  CHECK(p.before_id == id);
 
-  req.query = {{"limit", "0"}, {"cursor", "%%%"}};
+  // Base64 of something that is not an id is refused like garbage.
+  req.query = {{"limit", "0"}, {"cursor", make_cursor("{\"x\":1}")}};
   field_errors bad;
   read_list_params(req, bad);
   REQUIRE(bad.list().size() == 2);
