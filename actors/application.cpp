@@ -167,8 +167,8 @@ bool application::start(std::string& error) {
       // escalates, and then every session is dropped and comes back from the
       // database on its user's next request.
       registered(names::sessions,
-                 supervisor_child("sessions",
-                                  flags(strategy::one_for_one, 1000, std::chrono::seconds(10)), {})),
+                 supervisor_child(
+                     "sessions", flags(strategy::one_for_one, 1000, std::chrono::seconds(10)), {})),
       // TODO: the durable job queue and the integration connections will run
       // under these two; until then they supervise nothing.
       supervisor_child("jobs", flags(strategy::one_for_one, 5, std::chrono::seconds(10)), {}),

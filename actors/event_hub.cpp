@@ -50,46 +50,46 @@ caf::behavior event_hub(hub_actor* self) {
   });
   return {
       [self](subscribe_atom, const std::string& workspace_id, const std::string& token_hash,
-           int64_t expires_at, std::shared_ptr<event_sink> sink) {
-      self->state.streams[workspace_id].push_back({sink, token_hash, expires_at});
-    },
-    [self](revoke_atom, const std::string& token_hash) {
-      // A logout: close every stream the token opened, in any workspace.
-      for (auto& [ws, subs] : self->state.streams) {
-        std::erase_if(subs, [&](const subscription& sub) {
-          if (sub.token_hash != token_hash) {
-            return false;
-          }
-          if (auto sink = sub.sink.lock()) {
-            sink->close(1008, "logged out");
-          }
-          return true;
-        });
-      }
-    },
-    [self](publish_atom, const event& e) {
-      ++self->state.processed;
-      auto i = self->state.streams.find(e.workspace_id);
-      if (i == self->state.streams.end()) {
-        return;
-      }
-      // One rendering shared by every client of the workspace.
-      auto frame = std::make_shared<const std::string>(to_json(e));
-      auto now = now_ms();
-      auto& subs = i->second;
-      std::erase_if(subs, [&](const subscription& sub) {
-        auto sink = sub.sink.lock();
-        if (sink && now >= sub.expires_at) {
-          sink->close(1008, "session expired");
-          return true;
+             int64_t expires_at, std::shared_ptr<event_sink> sink) {
+        self->state.streams[workspace_id].push_back({sink, token_hash, expires_at});
+      },
+      [self](revoke_atom, const std::string& token_hash) {
+        // A logout: close every stream the token opened, in any workspace.
+        for (auto& [ws, subs] : self->state.streams) {
+          std::erase_if(subs, [&](const subscription& sub) {
+            if (sub.token_hash != token_hash) {
+              return false;
+            }
+            if (auto sink = sub.sink.lock()) {
+              sink->close(1008, "logged out");
+            }
+            return true;
+          });
         }
-        return !sink || !sink->push(frame);
-      });
-      if (subs.empty()) {
-        self->state.streams.erase(i);
-      }
-    },
-    [self](stats_atom) { return current_stats(self, self->state.processed); },
+      },
+      [self](publish_atom, const event& e) {
+        ++self->state.processed;
+        auto i = self->state.streams.find(e.workspace_id);
+        if (i == self->state.streams.end()) {
+          return;
+        }
+        // One rendering shared by every client of the workspace.
+        auto frame = std::make_shared<const std::string>(to_json(e));
+        auto now = now_ms();
+        auto& subs = i->second;
+        std::erase_if(subs, [&](const subscription& sub) {
+          auto sink = sub.sink.lock();
+          if (sink && now >= sub.expires_at) {
+            sink->close(1008, "session expired");
+            return true;
+          }
+          return !sink || !sink->push(frame);
+        });
+        if (subs.empty()) {
+          self->state.streams.erase(i);
+        }
+      },
+      [self](stats_atom) { return current_stats(self, self->state.processed); },
   };
 }
 

@@ -102,14 +102,23 @@ void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_
   auto reply = call.reply;
   auto info = self->state.info;
   auto work = [svc, info, request, fn]() -> handler_result {
-    auto lease = svc->database->acquire();
-    if (!lease) {
-      return {handlers::db_failure(lease.error(), request.request_id), {}};
+    // A pooled connection can have died while idle (database restart,
+    // backend killed). A read that found out is run once more on a fresh
+    // connection; a write is not, since it may have committed.
+    const int attempts = request.method == "GET" ? 2 : 1;
+    for (int attempt = 1;; ++attempt) {
+      auto lease = svc->database->acquire();
+      if (!lease) {
+        return {handlers::db_failure(lease.error(), request.request_id), {}};
+      }
+      handlers::handler_context ctx{request, info, **lease, svc->settings, {}};
+      auto res = fn(ctx);
+      if ((*lease)->broken() && attempt < attempts) {
+        continue;
+      }
+      res.workspace_id = info.workspace_id;
+      return {std::move(res), std::move(ctx.events)};
     }
-    handlers::handler_context ctx{request, info, **lease, svc->settings, {}};
-    auto res = fn(ctx);
-    res.workspace_id = info.workspace_id;
-    return {std::move(res), std::move(ctx.events)};
   };
   // Ordered: this session handles nothing else until the handler is done.
   run_blocking<handler_result>(

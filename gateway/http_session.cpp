@@ -85,12 +85,12 @@ observability::histogram& request_histogram(std::string_view route, unsigned sta
   if (i != cache.end()) {
     return *i->second;
   }
-  auto& h = observability::metrics().histogram_of("switchboard_http_request_duration_seconds",
-                                                  "Time from a request's first byte until its "
-                                                  "reply is ready to send, by route and status "
-                                                  "class.",
-                                                  {{"route", std::string{route}},
-                                                   {"status", status_class}});
+  auto& h = observability::metrics().histogram_of(
+      "switchboard_http_request_duration_seconds",
+      "Time from a request's first byte until its "
+      "reply is ready to send, by route and status "
+      "class.",
+      {{"route", std::string{route}}, {"status", status_class}});
   cache.emplace(key, &h);
   return h;
 }

@@ -200,8 +200,8 @@ bool valid_id(std::string_view id) {
     }
   }
   for (auto c : id.substr(sep + 1)) {
-    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')) || c == 'I' || c == 'L' ||
-        c == 'O' || c == 'U') {
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')) || c == 'I' || c == 'L' || c == 'O' ||
+        c == 'U') {
       return false;
     }
   }

@@ -12,12 +12,12 @@ namespace sb::persistence {
 
 /// A parsed Redis URL.
 struct redis_endpoint {
-  std::string host;         ///< TCP host; empty for a Unix socket.
-  uint16_t port = 6379;     ///< TCP port.
-  std::string unix_path;    ///< Absolute socket path; empty for TCP.
-  std::string user;         ///< ACL user for AUTH; empty sends AUTH with the password only.
-  std::string password;     ///< Empty: no AUTH.
-  int db = 0;               ///< Database index sent with SELECT when not 0.
+  std::string host;       ///< TCP host; empty for a Unix socket.
+  uint16_t port = 6379;   ///< TCP port.
+  std::string unix_path;  ///< Absolute socket path; empty for TCP.
+  std::string user;       ///< ACL user for AUTH; empty sends AUTH with the password only.
+  std::string password;   ///< Empty: no AUTH.
+  int db = 0;             ///< Database index sent with SELECT when not 0.
 };
 
 /// Either an endpoint or a one-line reason the URL is wrong.

@@ -306,9 +306,9 @@ TEST_CASE("owners invite members who log in to the same workspace") {
   // An existing account is neither added nor described without consent.
   api_client stranger{srv.port()};
   sign_up(stranger, "stranger@example.com", "Elsewhere");
-  auto taken = owner.post("/v1/workspace/members", {{"email", "stranger@example.com"},
-                                                    {"name", "X"},
-                                                    {"password", "whatever password"}});
+  auto taken = owner.post(
+      "/v1/workspace/members",
+      {{"email", "stranger@example.com"}, {"name", "X"}, {"password", "whatever password"}});
   require_problem(taken, 409);
   CHECK(taken.body.find("Test User") == std::string::npos);
   CHECK(owner.get("/v1/workspace/members").json()["items"].size() == 2);
@@ -331,8 +331,8 @@ TEST_CASE("bad input gets a problem response and never a crash") {
   }
   CHECK(fields == std::set<std::string>{"email", "first_name"});
   require_problem(c.post("/v1/contacts", json::object()), 422);
-  require_problem(c.post("/v1/contacts", {{"email", "nul@example.com"},
-                                          {"first_name", std::string("a\0b", 3)}}),
+  require_problem(c.post("/v1/contacts",
+                         {{"email", "nul@example.com"}, {"first_name", std::string("a\0b", 3)}}),
                   422);
   require_problem(c.get("/v1/contacts?cursor=eyJ4IjoxfQ"), 422);
   require_problem(c.send("POST", "/v1/contacts", std::string(5000, 'x'),
@@ -493,6 +493,29 @@ TEST_CASE("health, readiness and metrics answer without a token") {
       CHECK(down.json()["status"] == "unavailable");
       CHECK(c.get("/healthz").status == 200);
     }
+  }
+}
+
+TEST_CASE("reads survive PostgreSQL closing the pooled connections") {
+  backend db{"postgresql"};
+  server_process srv{db.env()};
+  api_client c{srv.port()};
+  sign_up(c, "pool@example.com");
+  REQUIRE(c.post("/v1/contacts", {{"email", "kept@example.com"}}).status == 201);
+
+  // The database ends every session of the server (as on a failover).
+  auto admin = connect(postgres_server());
+  auto killed = require_ok(admin->query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND pid <> "
+      "pg_backend_pid()",
+      {db.pg->name()}));
+  REQUIRE_FALSE(killed.empty());
+
+  // Each read finds a dead connection and is run again on a fresh one.
+  for (int i = 0; i < 6; ++i) {
+    auto r = c.get("/v1/contacts");
+    INFO(r.body);
+    CHECK(r.status == 200);
   }
 }
 
