@@ -5,7 +5,9 @@
 //
 // Completion handlers run on the client's I/O thread. They must return
 // quickly and must not block; an actor or an Asio strand that wants the reply
-// must hop back itself (send a message, post to its executor).
+// must hop back itself (send a message, post to its executor). A handler may
+// issue further commands but must not destroy the client. Pub/sub is not
+// supported.
 
 #include "persistence/redis/reply.hpp"
 #include "persistence/redis/url.hpp"
@@ -22,12 +24,13 @@ namespace sb::persistence {
 
 /// Settings of a Redis client.
 struct redis_options {
-  size_t connections = 2;                             ///< Connections in the pool, at least 1.
-  std::chrono::milliseconds command_timeout{200};     ///< From command() to the reply.
-  std::chrono::milliseconds connect_timeout{1000};    ///< Connect, AUTH and SELECT together.
-  std::chrono::milliseconds backoff_initial{50};      ///< First reconnect delay (before jitter).
-  std::chrono::milliseconds backoff_max{2000};        ///< Longest reconnect delay.
-  uint64_t jitter_seed = 0;                           ///< 0 seeds from std::random_device.
+  size_t connections = 2;                           ///< Connections in the pool, at least 1.
+  std::chrono::milliseconds command_timeout{200};   ///< From command() to the reply.
+  std::chrono::milliseconds connect_timeout{1000};  ///< Connect, AUTH and SELECT together.
+  std::chrono::milliseconds backoff_initial{50};    ///< First reconnect delay (before jitter).
+  std::chrono::milliseconds backoff_max{2000};      ///< Longest reconnect delay.
+  int max_timeouts_in_a_row = 3;                    ///< Then reconnect that connection; 0: never.
+  uint64_t jitter_seed = 0;                         ///< 0 seeds from std::random_device.
 };
 
 /// Sends commands to one Redis server over a pool of async connections.

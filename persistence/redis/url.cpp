@@ -5,7 +5,9 @@
 namespace sb::persistence {
 namespace {
 
-redis_url_result fail(std::string why) { return {std::nullopt, "redis url: " + std::move(why)}; }
+redis_url_result fail(std::string why) {
+  return {std::nullopt, "redis url: " + std::move(why)};
+}
 
 // Parses all of `text` as a decimal integer in [lo, hi].
 std::optional<int64_t> parse_number(std::string_view text, int64_t lo, int64_t hi) {
