@@ -136,7 +136,20 @@ bool application::start(std::string& error) {
            persistence::to_string((*lease)->dialect()), *version);
   }
 
-  // 2. The actor system. No INI file is read: our settings are the only
+  // 2. Redis, when configured: optional, so it may be down at start-up; the
+  // client reconnects by itself and readiness reports it.
+  std::shared_ptr<persistence::redis_client> redis;
+  if (!s.redis.empty()) {
+    auto endpoint = persistence::parse_redis_url(s.redis);
+    if (!endpoint.value) {
+      error = "invalid configuration: SWITCHBOARD_REDIS: " + endpoint.error;
+      return false;
+    }
+    SB_LOG(persistence, info, {}, "redis endpoint={}", persistence::redact(*endpoint.value));
+    redis = std::make_shared<persistence::redis_client>(*endpoint.value);
+  }
+
+  // 3. The actor system. No INI file is read: our settings are the only
   // source of configuration.
   impl_->cfg.set("scheduler.max-threads", s.actor_threads);
   register_message_types(impl_->cfg);
@@ -144,9 +157,10 @@ bool application::start(std::string& error) {
   impl_->svc = std::make_shared<services>();
   impl_->svc->settings = s;
   impl_->svc->database = pool;
+  impl_->svc->redis = std::move(redis);
   impl_->svc->system = impl_->sys.get();
 
-  // 3. The supervision tree.
+  // 4. The supervision tree.
   auto svc = impl_->svc;
   std::vector<child_spec> storage = {
       blocking_pool_child("db", names::db, s.database_pool, 10000),

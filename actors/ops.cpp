@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <mutex>
 
 namespace sb::actors {
 
@@ -141,8 +142,58 @@ void supervision(ops_actor* self, const std::shared_ptr<services>& svc, api_call
           });
 }
 
+// Gathers the readiness checks, which finish on different threads (the
+// database answer on this actor, Redis on its client's I/O thread); the last
+// one to finish answers.
+class readiness_probe {
+ public:
+  readiness_probe(reply_handle reply, int checks) : reply_(std::move(reply)), pending_(checks) {}
+
+  /// Records the database check: empty `problem` means it answered.
+  void database(std::string problem) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    database_ = std::move(problem);
+    finish(guard);
+  }
+
+  /// Records the Redis check: empty `problem` means it answered.
+  void redis(std::string problem) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    redis_ = problem.empty() ? "ok" : "degraded: " + problem;
+    finish(guard);
+  }
+
+ private:
+  // Only the database decides the status: Redis accelerates reads, and the
+  // service answers correctly without it.
+  void finish(std::unique_lock<std::mutex>& guard) {
+    if (--pending_ > 0) {
+      return;
+    }
+    bool ok = database_.empty();
+    json body = {{"status", ok ? "ready" : "unavailable"},
+                 {"checks", {{"database", ok ? "ok" : database_}, {"redis", redis_}}}};
+    guard.unlock();
+    reply_.deliver(api_response{
+        static_cast<uint16_t>(ok ? 200 : 503), "application/json", body.dump(), {}, {}});
+  }
+
+  std::mutex mtx_;
+  reply_handle reply_;
+  int pending_;
+  std::string database_;
+  std::string redis_ = "not configured";
+};
+
 void readiness(ops_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
-  auto reply = call.reply;
+  auto probe = std::make_shared<readiness_probe>(call.reply, svc->redis ? 2 : 1);
+  if (svc->redis) {
+    svc->redis->command({"PING"}, [probe](persistence::redis_reply r) {
+      probe->redis(r.is_error()
+                       ? std::string{persistence::to_string(r.error_code())} + ": " + r.text()
+                       : std::string{});
+    });
+  }
   auto work = [svc]() -> std::string {
     auto lease = svc->database->acquire();
     if (!lease) {
@@ -150,16 +201,10 @@ void readiness(ops_actor* self, const std::shared_ptr<services>& svc, api_call& 
     }
     return (*lease)->ping() ? std::string{} : std::string{"the database does not answer"};
   };
-  run_blocking<std::string>(
-      self, svc->lookup(names::db), std::chrono::seconds(3), false, std::move(work),
-      [reply](blocking_outcome<std::string> out) {
-        std::string problem_text = out.value ? *out.value : out.message;
-        bool ok = problem_text.empty();
-        json body = {{"status", ok ? "ready" : "unavailable"},
-                     {"checks", {{"database", ok ? "ok" : problem_text}}}};
-        reply.deliver(api_response{
-            static_cast<uint16_t>(ok ? 200 : 503), "application/json", body.dump(), {}, {}});
-      });
+  run_blocking<std::string>(self, svc->lookup(names::db), std::chrono::seconds(3), false,
+                            std::move(work), [probe](blocking_outcome<std::string> out) {
+                              probe->database(out.value ? *out.value : out.message);
+                            });
 }
 
 caf::behavior ops(ops_actor* self, std::shared_ptr<services> svc) {

@@ -7,6 +7,7 @@
 #include "actors/session_directory.hpp"
 #include "config/settings.hpp"
 #include "persistence/connection_pool.hpp"
+#include "persistence/redis/client.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
@@ -33,6 +34,9 @@ constexpr caf::atom_value ops = caf::atom("ops");
 struct services {
   config::settings settings;
   std::shared_ptr<persistence::connection_pool> database;
+  /// Optional: null when no Redis is configured. Its callbacks run on its own
+  /// I/O thread, never on an actor's.
+  std::shared_ptr<persistence::redis_client> redis;
   session_directory sessions;
   caf::actor_system* system = nullptr;
 

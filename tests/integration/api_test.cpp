@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 #include <memory>
 #include <set>
 #include <sstream>
@@ -494,6 +496,43 @@ TEST_CASE("health, readiness and metrics answer without a token") {
       CHECK(c.get("/healthz").status == 200);
     }
   }
+}
+
+TEST_CASE("readiness reports Redis, which degrades without failing the service") {
+  const char* redis_url = std::getenv("SB_TEST_REDIS");
+  if (!redis_url) {
+    FAIL("SB_TEST_REDIS is unset: run the tests with ./scripts/test");
+  }
+  backend db{"sqlite"};
+  {
+    server_process srv{db.env({{"SWITCHBOARD_REDIS", redis_url}})};
+    api_client c{srv.port()};
+    // The client connects in the background; readiness may briefly say so.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto ready = c.get("/readyz");
+    while (ready.json()["checks"]["redis"] != "ok" && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      ready = c.get("/readyz");
+    }
+    CHECK(ready.status == 200);
+    CHECK(ready.json()["checks"]["redis"] == "ok");
+  }
+
+  // Nothing listens there: Redis is degraded, the service still ready.
+  server_process srv{db.env({{"SWITCHBOARD_REDIS", "redis://127.0.0.1:1/0"}})};
+  api_client c{srv.port()};
+  auto ready = c.get("/readyz");
+  CHECK(ready.status == 200);
+  CHECK(ready.json()["status"] == "ready");
+  CHECK(ready.json()["checks"]["redis"].get<std::string>().rfind("degraded: ", 0) == 0);
+  sign_up(c, "noredis@example.com");
+  CHECK(c.get("/v1/me").status == 200);
+
+  auto [code, out] = run_binary({}, {{"SWITCHBOARD_DATABASE", db.connection_string},
+                                     {"SWITCHBOARD_REDIS", "redis://:secret@127.0.0.1:x/0"}});
+  CHECK(code == 1);
+  CHECK(out.find("SWITCHBOARD_REDIS") != std::string::npos);
+  CHECK(out.find("secret") == std::string::npos);
 }
 
 TEST_CASE("reads survive PostgreSQL closing the pooled connections") {
