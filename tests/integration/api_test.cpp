@@ -487,6 +487,19 @@ TEST_CASE("health, readiness and metrics answer without a token") {
     CHECK(metrics.body.find("switchboard_http_request_duration_seconds_bucket{") !=
           std::string::npos);
 
+    // Actor gauges come from the supervision tree, sampled every few seconds.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (metrics.body.find("switchboard_actors{kind=\"blocking_pool\"} 2") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      metrics = c.get("/metrics");
+    }
+    CHECK(metrics.body.find("switchboard_actors{kind=\"blocking_pool\"} 2") != std::string::npos);
+    CHECK(metrics.body.find("switchboard_actor_restarts{kind=\"session_loader\"} 0") !=
+          std::string::npos);
+    CHECK(metrics.body.find("switchboard_actor_mailbox_depth{kind=\"event_hub\"}") !=
+          std::string::npos);
+
     if (kind == "postgresql") {
       // The database goes away: readiness says so, liveness does not.
       db.pg.reset();

@@ -111,6 +111,26 @@ TEST_CASE("event streams need a valid token and stay within their workspace") {
   CHECK(next_event(bobs)["data"]["email"] == "b@example.com");
 }
 
+TEST_CASE("keep-alive pings hold a live client and drop one that stopped answering") {
+  server_process srv{server_env({{"SWITCHBOARD_WS_PING_INTERVAL_MS", "200"}})};
+  api_client c{srv.port()};
+  auto token = sign_up(c, "pings@example.com");
+  ws_client live{"127.0.0.1", srv.port(), bearer(token)};
+  ws_client gone{"127.0.0.1", srv.port(), bearer(token)};
+  REQUIRE(live.accepted());
+  REQUIRE(gone.accepted());
+
+  // `live` reads, so its client answers the server's pings; `gone` does not
+  // read for five ping intervals.
+  CHECK_FALSE(live.read_text(std::chrono::milliseconds(1000)));
+  CHECK_FALSE(live.closed());
+  CHECK_FALSE(gone.read_text(std::chrono::seconds(5)));
+  CHECK(gone.closed());
+
+  REQUIRE(c.post("/v1/videos", {{"title", "still here"}}).status == 201);
+  CHECK(next_event(live)["data"]["title"] == "still here");
+}
+
 TEST_CASE("logging out closes the streams the token opened") {
   server_process srv{server_env()};
   api_client c{srv.port()};
