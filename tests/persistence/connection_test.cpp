@@ -413,20 +413,13 @@ TEST_CASE("in_transaction retries a transaction that failed on a held lock") {
 }
 
 TEST_CASE("in_transaction retries the loser of two conflicting transactions on two threads") {
-  // SQLite serialises writers at begin() instead; see the test above.
-  auto kind = database_kind::postgresql;
-  CAPTURE(kind);
-  test_database db{kind};
+  // PostgreSQL only: each transaction locks its first row, then wants the
+  // other's, and the deadlock detector aborts one (40P01). SQLite serialises
+  // writers at begin() instead; see the test above.
+  test_database db{database_kind::postgresql};
   make_counters(*connect(db.connection_string()));
 
-  // PostgreSQL: each transaction locks its first row, then wants the other's,
-  // and the deadlock detector aborts one (40P01). SQLite: each transaction
-  // reads first; the first writer takes the single write lock and the other's
-  // snapshot is then stale, so its write fails as busy however long it waits.
   auto worker_connection = [&db] {
-    if (db.kind() == database_kind::sqlite) {
-      return connect(odbc::with_attribute(db.connection_string(), "Timeout", "200"));
-    }
     auto c = connect(db.connection_string());
     require_ok(c->execute("SET deadlock_timeout = '100ms'"));
     return c;
@@ -444,18 +437,14 @@ TEST_CASE("in_transaction retries the loser of two conflicting transactions on t
   y.conn = worker_connection();
   sb::testing::rendezvous meet{2};
 
-  auto run = [&meet, kind](outcome& out, int64_t first, int64_t second) {
+  auto run = [&meet](outcome& out, int64_t first, int64_t second) {
     auto body = [&](connection& t) -> db_result<int64_t> {
       ++out.attempts;
       auto record = [&out](db_error e) {
         out.errors.push_back(e);
         return e;
       };
-      if (kind == database_kind::sqlite) {
-        if (auto r = t.query("SELECT n FROM counters WHERE id = ?", {first}); !r) {
-          return record(r.error());
-        }
-      } else if (auto r = t.execute("UPDATE counters SET n = n + 1 WHERE id = ?", {first}); !r) {
+      if (auto r = t.execute("UPDATE counters SET n = n + 1 WHERE id = ?", {first}); !r) {
         return record(r.error());
       }
       if (out.attempts == 1 && !meet.arrive_and_wait(std::chrono::seconds{10})) {
@@ -464,12 +453,6 @@ TEST_CASE("in_transaction retries the loser of two conflicting transactions on t
       auto r = t.execute("UPDATE counters SET n = n + 1 WHERE id = ?", {second});
       if (!r) {
         return record(r.error());
-      }
-      if (kind == database_kind::sqlite) {
-        r = t.execute("UPDATE counters SET n = n + 1 WHERE id = ?", {first});
-        if (!r) {
-          return record(r.error());
-        }
       }
       return r;
     };
