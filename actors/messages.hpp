@@ -29,11 +29,9 @@ using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using shutdown_timeout_atom = caf::atom_constant<caf::atom("shuttmo")>;
 
 // Sessions and events.
-using activate_atom = caf::atom_constant<caf::atom("activate")>;
 using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
-using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
 
 /// Work for a blocking worker: runs on the worker's own thread. Whatever it
