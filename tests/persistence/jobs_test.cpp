@@ -81,23 +81,6 @@ int64_t count_in(const queue_counts& c, const std::string& kind, const std::stri
   return 0;
 }
 
-// The plan as text; on PostgreSQL with sequential scans priced out, so that
-// a scan shows only where no index can serve the query.
-std::string plan_of(connection& conn, const std::string& sql) {
-  std::string out;
-  if (conn.dialect() == dialect::postgresql) {
-    require_ok(conn.execute("SET enable_seqscan = off"));
-    for (const auto& r : require_ok(conn.query("EXPLAIN " + sql))) {
-      out += r.text(0) + "\n";
-    }
-  } else {
-    for (const auto& r : require_ok(conn.query("EXPLAIN QUERY PLAN " + sql))) {
-      out += r.text(3) + "\n";
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("backoff follows Oban's formula, capped, with at most 10% jitter") {
@@ -599,7 +582,7 @@ TEST_CASE("the queue's hot queries are served by indexes") {
       "SELECT attempt FROM job_errors WHERE job_id = 'j' ORDER BY position",
   };
   for (const auto& sql : hot) {
-    auto plan = plan_of(*q.conn, sql);
+    auto plan = sb::testing::query_plan(*q.conn, sql);
     INFO(sql << "\n" << plan);
     if (kind == database_kind::sqlite) {
       // A bare "SCAN jobs" reads the table; "SCAN jobs USING INDEX" reads

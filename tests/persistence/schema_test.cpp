@@ -34,23 +34,6 @@ const std::vector<std::string> hot_queries = {
     "SELECT user_id FROM members WHERE workspace_id = 'w' ORDER BY created_at",
 };
 
-// The plan as text; on PostgreSQL with sequential scans priced out, so that
-// a scan shows only where no index can serve the query.
-std::string plan_of(connection& conn, const std::string& sql) {
-  std::string out;
-  if (conn.dialect() == dialect::postgresql) {
-    require_ok(conn.execute("SET enable_seqscan = off"));
-    for (const auto& r : require_ok(conn.query("EXPLAIN " + sql))) {
-      out += r.text(0) + "\n";
-    }
-  } else {
-    for (const auto& r : require_ok(conn.query("EXPLAIN QUERY PLAN " + sql))) {
-      out += r.text(3) + "\n";
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("the schema applies once and every hot query uses an index") {
@@ -63,7 +46,7 @@ TEST_CASE("the schema applies once and every hot query uses an index") {
   CHECK(require_ok(migrate(*conn, schema_migrations())) == version);
 
   for (const auto& sql : hot_queries) {
-    auto plan = plan_of(*conn, sql);
+    auto plan = query_plan(*conn, sql);
     INFO(sql << "\n" << plan);
     if (kind == database_kind::sqlite) {
       // "SCAN t" is a full table scan; "SEARCH t USING INDEX" is not.

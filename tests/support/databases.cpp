@@ -147,4 +147,19 @@ test_database::test_database(database_kind kind) : kind_(kind) {
   connection_string_ = postgres_->connection_string();
 }
 
+std::string query_plan(persistence::connection& conn, const std::string& sql) {
+  std::string out;
+  if (conn.dialect() == persistence::dialect::postgresql) {
+    require_ok(conn.execute("SET enable_seqscan = off"));
+    for (const auto& r : require_ok(conn.query("EXPLAIN " + sql))) {
+      out += r.text(0) + "\n";
+    }
+  } else {
+    for (const auto& r : require_ok(conn.query("EXPLAIN QUERY PLAN " + sql))) {
+      out += r.text(3) + "\n";
+    }
+  }
+  return out;
+}
+
 }  // namespace sb::testing

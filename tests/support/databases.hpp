@@ -60,6 +60,11 @@ T require_ok(persistence::db_result<T> r) {
 /// a 127.0.0.1 port that was free a moment ago.
 std::string closed_port_postgres();
 
+/// The plan of `sql` as text, one step per line. On PostgreSQL sequential
+/// scans are priced out first, so a "Seq Scan" shows only where no index can
+/// serve the query; on SQLite a full scan reads "SCAN <table>".
+std::string query_plan(persistence::connection& conn, const std::string& sql);
+
 /// The kinds of database every persistence test runs on.
 enum class database_kind { sqlite, postgresql };
 
