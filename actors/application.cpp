@@ -177,12 +177,14 @@ bool application::start(std::string& error) {
                        std::move(storage)),
       supervisor_child("gateway", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
                        std::move(gateway)),
-      // Sessions fail independently of each other; only a storm of crashes
-      // escalates, and then every session is dropped and comes back from the
-      // database on its user's next request.
-      registered(names::sessions,
-                 supervisor_child(
-                     "sessions", flags(strategy::one_for_one, 1000, std::chrono::seconds(10)), {})),
+      // Sessions fail one user at a time: a crash is that user's problem,
+      // and restarting every session would not cure it. So this supervisor
+      // never gives up (a million restarts a second), or one user crashing
+      // their session in a loop could take the whole tree down.
+      registered(
+          names::sessions,
+          supervisor_child("sessions",
+                           flags(strategy::one_for_one, 1'000'000, std::chrono::seconds(1)), {})),
       // TODO: the durable job queue and the integration connections will run
       // under these two; until then they supervise nothing.
       supervisor_child("jobs", flags(strategy::one_for_one, 5, std::chrono::seconds(10)), {}),

@@ -85,8 +85,18 @@ void update_metrics(const std::vector<actor_report>& reports) {
   struct totals {
     double live = 0, restarts = 0, mailbox = 0;
   };
-  std::map<std::string, totals> by_kind;
+  // Kinds seen in earlier samples stay listed: when their last actor is gone
+  // they read 0 instead of keeping a stale value.
+  static std::mutex mtx;
+  static std::map<std::string, totals> by_kind;
+  std::lock_guard<std::mutex> guard{mtx};
+  for (auto& [kind, t] : by_kind) {
+    t = totals{};
+  }
   for (const auto& r : reports) {
+    if (r.state == "omitted") {
+      continue;  // A summary of children left out of the report, not an actor.
+    }
     auto& t = by_kind[r.kind];
     t.live += r.state == "running" ? 1 : 0;
     t.restarts += static_cast<double>(r.restarts);
@@ -96,7 +106,7 @@ void update_metrics(const std::vector<actor_report>& reports) {
   for (const auto& [kind, t] : by_kind) {
     observability::labels ls{{"kind", kind}};
     reg.gauge_of("switchboard_actors", "Live supervised actors by kind", ls).set(t.live);
-    reg.gauge_of("switchboard_actor_restarts", "Restarts of the current actors by kind", ls)
+    reg.gauge_of("switchboard_actor_restarts", "Restarts of the actors alive now, by kind", ls)
         .set(t.restarts);
     reg.gauge_of("switchboard_actor_mailbox_depth", "Queued messages by actor kind", ls)
         .set(t.mailbox);

@@ -125,8 +125,10 @@ void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_
       self, svc->lookup(names::db), svc->db_timeout, true, std::move(work),
       [self, svc, reply](blocking_outcome<handler_result> out) {
         if (out.value) {
-          reply.deliver(std::move(out.value->response));
+          // Events first: a writer told "done" may count on its event being
+          // on its way, e.g. to a stream that is about to close.
           publish(self, svc, out.value->events);
+          reply.deliver(std::move(out.value->response));
           return;
         }
         if (out.failure == blocking_failure::threw) {

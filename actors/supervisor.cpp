@@ -1,5 +1,7 @@
 #include "actors/supervisor.hpp"
 
+#include "observability/metrics.hpp"
+
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 
@@ -228,6 +230,12 @@ class supervisor_logic {
     c.started_steady = steady::now();
     if (is_restart) {
       ++c.restarts;
+      // A counter, unlike the report, keeps the history of actors that are
+      // gone (a session that passivated after its crash).
+      observability::metrics()
+          .counter_of("switchboard_actor_restarts_total", "Restarts by supervisors, by actor kind",
+                      {{"kind", c.spec.kind}})
+          .inc();
     }
     st_.by_addr[handle.address()] = it;
     return true;

@@ -107,7 +107,9 @@ class ws_session final : public ws_upgrade,
 
   void shutdown() override {
     net::post(strand_, [self = shared_from_this()] {
-      self->begin_close(websocket::close_code::going_away, "server shutting down", true);
+      // Frames already queued go out first: they are changes whose writers
+      // were already told they happened.
+      self->begin_close(websocket::close_code::going_away, "server shutting down", false);
     });
   }
 
