@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -34,6 +36,15 @@ struct ops_state {
 using ops_actor = caf::stateful_actor<ops_state>;
 
 json to_json(const actor_report& r) {
+  if (r.state == "omitted") {
+    // The supervisor's summary of the children past ?limit=.
+    auto parent = r.path.substr(0, r.path.rfind('/'));
+    return {{"path", r.path},
+            {"parent", parent},
+            {"kind", "omitted"},
+            {"omitted", r.processed},
+            {"restarts", r.restarts}};
+  }
   json node = {
       {"name", r.name},
       {"path", r.path},
@@ -130,17 +141,36 @@ std::optional<api_response> check_ops_token(const services& svc, const api_reque
   return std::nullopt;
 }
 
+// Children listed per supervisor unless ?limit= says otherwise: the sessions
+// supervisor may hold tens of thousands.
+constexpr int64_t default_children = 1000;
+
 void supervision(ops_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
   auto root = svc->lookup(names::root);
   auto reply = call.reply;
+  int64_t limit = default_children;
+  if (auto i = call.request.query.find("limit"); i != call.request.query.end()) {
+    char* end = nullptr;
+    limit = std::strtoll(i->second.c_str(), &end, 10);
+    if (i->second.empty() || *end != '\0' || limit < 1 || limit > 1'000'000) {
+      auto errors = json::array({{{"field", "limit"}, {"detail", "must be from 1 to 1000000"}}});
+      reply.deliver(problem(422, "1 field is invalid", reply.request_id(), errors.dump()));
+      return;
+    }
+  }
   if (!root) {
     reply.deliver(problem(503, "the supervision tree is restarting", reply.request_id()));
     return;
   }
-  self->request(root, report_timeout, report_atom::value)
+  self->request(root, report_timeout, report_atom::value, limit)
       .then(
           [reply](std::vector<actor_report>& reports) {
-            update_metrics(reports);
+            // A complete report is as good as a sample; a cut one is not.
+            auto cut = std::any_of(reports.begin(), reports.end(),
+                                   [](const actor_report& r) { return r.state == "omitted"; });
+            if (!cut) {
+              update_metrics(reports);
+            }
             json body = {{"generated_at", rfc3339(now_ms())},
                          {"actors", reports.size()},
                          {"tree", build_tree(reports)}};

@@ -484,6 +484,23 @@ TEST_CASE("the ops view shows the supervision tree to the ops token only") {
     }
   }
   CHECK((*find_node(tree, "root/gateway"))["strategy"] == "one_for_one");
+
+  // Many sessions: ?limit= lists some children of each supervisor and sums
+  // up the rest (root has 5 children, the sessions supervisor 6).
+  for (int i = 0; i < 6; ++i) {
+    api_client user{srv.port()};
+    sign_up(user, "u" + std::to_string(i) + "@example.com");
+    REQUIRE(user.get("/v1/me").status == 200);
+  }
+  auto limited = c.get("/ops/supervision?limit=5").json()["tree"];
+  auto* node = find_node(limited, "root/sessions");
+  REQUIRE(node);
+  const auto& sessions = (*node)["children"];
+  REQUIRE(sessions.size() == 6);
+  CHECK(sessions[0]["kind"] == "session");
+  CHECK(sessions[5]["kind"] == "omitted");
+  CHECK(sessions[5]["omitted"] == 1);
+  require_problem(c.get("/ops/supervision?limit=0"), 422);
 }
 
 TEST_CASE("health, readiness and metrics answer without a token") {
