@@ -96,12 +96,11 @@ void publish(session_actor* self, const std::shared_ptr<services>& svc,
   }
 }
 
-void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_call& call,
-                 handlers::handler fn) {
-  auto request = std::move(call.request);
-  auto reply = call.reply;
+void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_request request,
+                 reply_handle reply, handlers::handler fn,
+                 std::optional<std::string> password_hash) {
   auto info = self->state.info;
-  auto work = [svc, info, request, fn]() -> handler_result {
+  auto work = [svc, info, request, fn, password_hash]() -> handler_result {
     // A pooled connection can have died while idle (database restart,
     // backend killed). A read that found out is run once more on a fresh
     // connection; a write is not, since it may have committed.
@@ -111,7 +110,7 @@ void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_
       if (!lease) {
         return {handlers::db_failure(lease.error(), request.request_id), {}};
       }
-      handlers::handler_context ctx{request, info, **lease, svc->settings, {}};
+      handlers::handler_context ctx{request, info, **lease, svc->settings, {}, password_hash};
       auto res = fn(ctx);
       if ((*lease)->broken() && attempt < attempts) {
         continue;
@@ -143,6 +142,38 @@ void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_
           return;
         }
         reply.deliver(failure_response(out.failure, out.message, reply.request_id()));
+      });
+}
+
+// argon2id is slow on purpose: it runs on the crypto pool, so that it never
+// holds a database worker, and the handler follows in order.
+void hash_then_run(session_actor* self, const std::shared_ptr<services>& svc, api_call& call,
+                   handlers::handler fn) {
+  auto request = std::move(call.request);
+  auto reply = call.reply;
+  auto cost = svc->settings.password_hash;
+  auto body = request.body;
+  auto work = [body, cost]() -> std::optional<std::string> {
+    auto doc = nlohmann::json::parse(body, nullptr, false);
+    // Only a password the handler will accept is worth the work; it reports
+    // what is wrong with any other body.
+    if (!doc.is_object() || !doc.contains("password") || !doc["password"].is_string()) {
+      return std::nullopt;
+    }
+    const auto& password = doc["password"].get_ref<const std::string&>();
+    if (password.size() < 8 || password.size() > 256) {
+      return std::nullopt;
+    }
+    return hash_password(password, cost);
+  };
+  run_blocking<std::optional<std::string>>(
+      self, svc->lookup(names::crypto), svc->db_timeout, true, std::move(work),
+      [self, svc, request, reply, fn](blocking_outcome<std::optional<std::string>> out) mutable {
+        if (!out.value) {
+          reply.deliver(failure_response(out.failure, out.message, reply.request_id()));
+          return;
+        }
+        run_handler(self, svc, std::move(request), reply, fn, std::move(*out.value));
       });
 }
 
@@ -252,7 +283,11 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
           call.reply.deliver(problem(404, "no such route", call.request.request_id));
           return;
         }
-        run_handler(self, svc, call, fn);
+        if (!handlers::needs_password_hash(route)) {
+          run_handler(self, svc, std::move(call.request), call.reply, fn, std::nullopt);
+          return;
+        }
+        hash_then_run(self, svc, call, fn);
       },
       [self](stats_atom) { return current_stats(self, self->state.processed); },
       [self](passivate_atom) { self->quit(); },

@@ -23,6 +23,10 @@ handler find_handler(std::string_view route) {
   return i == table.end() ? nullptr : i->second;
 }
 
+bool needs_password_hash(std::string_view route) {
+  return route == "members.invite";
+}
+
 api_response db_failure(const persistence::db_error& err, std::string_view request_id) {
   using persistence::db_errc;
   switch (err.code) {

@@ -11,6 +11,8 @@
 #include "config/settings.hpp"
 #include "persistence/connection.hpp"
 
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -22,8 +24,14 @@ struct handler_context {
   const session_info& session;
   persistence::connection& conn;
   const config::settings& settings;
-  std::vector<event> events;  ///< Filled on success; published after the reply.
+  std::vector<event> events;  ///< Filled on success; published with the reply.
+  /// The argon2id hash of the body's "password", made beforehand on the
+  /// crypto pool by routes that need one (see needs_password_hash).
+  std::optional<std::string> password_hash = {};
 };
+
+/// Tells whether `route` takes a password to hash before its handler runs.
+bool needs_password_hash(std::string_view route);
 
 using handler = api_response (*)(handler_context&);
 

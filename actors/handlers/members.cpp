@@ -83,13 +83,12 @@ api_response members_invite(handler_context& ctx) {
     return problem(409, "an account with this email already exists", rid);
   }
 
-  // TODO: hashing here holds a database worker for the length of one
-  // argon2id run; move it to the crypto pool as sign-up does.
-  auto hashed = hash_password(*password.value, ctx.settings.password_hash);
-  if (!hashed) {
+  // The session hashed the password on the crypto pool before this handler
+  // took a database worker.
+  if (!ctx.password_hash) {
     return problem(503, "the server is short of memory; try again", rid);
   }
-  persistence::user_record user{new_id("usr"), *email.value, *name.value, std::move(*hashed),
+  persistence::user_record user{new_id("usr"), *email.value, *name.value, *ctx.password_hash,
                                 now_ms()};
   persistence::member_record m{ctx.session.workspace_id, user.id, role.value.value_or("member"),
                                user.created_at};
