@@ -14,6 +14,8 @@
 namespace sb::persistence::detail {
 
 /// ASCII-lowercases `x`; search keys and emails are compared this way.
+// TODO: non-ASCII letters keep their case ("École" is not found by "école");
+// Unicode case folding needs ICU or a folding table, neither of which is in.
 inline std::string lower(std::string_view x) {
   std::string out{x};
   std::transform(out.begin(), out.end(), out.begin(),
