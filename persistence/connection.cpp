@@ -483,6 +483,12 @@ db_status connection::query_each(std::string_view sql, const std::vector<param>&
   if (!ran) {
     return ran.error();
   }
+  // psqlODBC answers SQL_NO_DATA, and opens no cursor, for an UPDATE ...
+  // RETURNING that matched nothing; fetching would fail with 24000.
+  if (ran->no_data) {
+    SQLFreeStmt(ran->stmt, SQL_CLOSE);
+    return done{};
+  }
   return impl_->fetch_rows(ran->stmt, on_row);
 }
 

@@ -611,3 +611,15 @@ TEST_CASE("a PostgreSQL connection whose backend was killed reports unavailable 
   CHECK_FALSE(victim->ping());
   CHECK(victim->execute("SELECT 1").error().code == db_errc::unavailable);
 }
+
+TEST_CASE("a query whose UPDATE ... RETURNING matches nothing yields no rows") {
+  // PostgreSQL only: the SQLite ODBC driver cannot fetch RETURNING rows.
+  test_database db{database_kind::postgresql};
+  auto c = connect(db.connection_string());
+  make_counters(*c);
+  auto none = require_ok(c->query("UPDATE counters SET n = n + 1 WHERE id = ? RETURNING n", {99}));
+  CHECK(none.empty());
+  auto one = require_ok(c->query("UPDATE counters SET n = n + 1 WHERE id = ? RETURNING n", {1}));
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].int64(0) == 1);
+}
