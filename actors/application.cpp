@@ -4,6 +4,7 @@
 #include "actors/blocking_pool.hpp"
 #include "actors/credentials.hpp"
 #include "actors/event_hub.hpp"
+#include "actors/job_runner.hpp"
 #include "actors/messages.hpp"
 #include "actors/ops.hpp"
 #include "actors/services.hpp"
@@ -185,9 +186,13 @@ bool application::start(std::string& error) {
           names::sessions,
           supervisor_child("sessions",
                            flags(strategy::one_for_one, 1'000'000, std::chrono::seconds(1)), {})),
-      // TODO: the durable job queue and the integration connections will run
-      // under these two; until then they supervise nothing.
-      supervisor_child("jobs", flags(strategy::one_for_one, 5, std::chrono::seconds(10)), {}),
+      // The dispatcher and one temporary child per running job; a job's
+      // failure is its attempt's, so this never gives up either.
+      registered(
+          names::jobs,
+          supervisor_child("jobs", flags(strategy::one_for_one, 1'000'000, std::chrono::seconds(1)),
+                           {job_dispatcher_child(svc, standard_job_kinds(s.debug_routes))})),
+      // TODO: the HubSpot and Vimeo connections will run under this one.
       supervisor_child("integrations", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
                        {}),
   };
@@ -234,7 +239,7 @@ void application::stop() {
     impl_->stopping = true;
   }
   auto& reg = impl_->sys->registry();
-  for (auto name : {names::root, names::sessions}) {
+  for (auto name : {names::root, names::sessions, names::jobs}) {
     reg.erase(name);
   }
   caf::anon_send_exit(impl_->root, caf::exit_reason::user_shutdown);

@@ -2,6 +2,8 @@
 
 #include "actors/blocking_pool.hpp"
 #include "actors/credentials.hpp"
+#include "actors/handlers/handler.hpp"
+#include "actors/handlers/jobs.hpp"
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "observability/metrics.hpp"
@@ -247,6 +249,26 @@ void readiness(ops_actor* self, const std::shared_ptr<services>& svc, api_call& 
                             });
 }
 
+void job_queue(ops_actor* self, const std::shared_ptr<services>& svc, api_call& call,
+               handlers::ops_job_handler fn) {
+  auto reply = call.reply;
+  auto work = [svc, fn, request = std::move(call.request)]() -> api_response {
+    auto lease = svc->database->acquire();
+    if (!lease) {
+      return handlers::db_failure(lease.error(), request.request_id);
+    }
+    return fn(request, **lease);
+  };
+  run_blocking<api_response>(self, svc->lookup(names::db), svc->db_timeout, false, std::move(work),
+                             [reply](blocking_outcome<api_response> out) {
+                               if (out.value) {
+                                 reply.deliver(std::move(*out.value));
+                               } else {
+                                 reply.deliver(problem(503, out.message, reply.request_id()));
+                               }
+                             });
+}
+
 caf::behavior ops(ops_actor* self, std::shared_ptr<services> svc) {
   quiet_handlers(self);
   register_self(self, names::ops);
@@ -264,6 +286,10 @@ caf::behavior ops(ops_actor* self, std::shared_ptr<services> svc) {
         }
         if (call.request.route == "ops.supervision") {
           supervision(self, svc, call);
+          return;
+        }
+        if (auto fn = handlers::find_ops_job_handler(call.request.route)) {
+          job_queue(self, svc, call, fn);
           return;
         }
         call.reply.deliver(problem(404, "no such route", call.request.request_id));

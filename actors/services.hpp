@@ -25,6 +25,7 @@ constexpr caf::atom_value db = caf::atom("db");
 constexpr caf::atom_value crypto = caf::atom("crypto");
 constexpr caf::atom_value events = caf::atom("events");
 constexpr caf::atom_value sessions = caf::atom("sessions");
+constexpr caf::atom_value jobs = caf::atom("jobs");
 constexpr caf::atom_value accounts = caf::atom("accounts");
 constexpr caf::atom_value loader = caf::atom("loader");
 constexpr caf::atom_value ops = caf::atom("ops");

@@ -101,11 +101,11 @@ void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_
                  std::optional<std::string> password_hash) {
   auto info = self->state.info;
   auto work = [svc, info, request, fn, password_hash]() -> handler_result {
-    // A pooled connection can have died while idle (database restart,
-    // backend killed). A read that found out is run once more on a fresh
-    // connection; a write is not, since it may have committed.
-    const int attempts = request.method == "GET" ? 2 : 1;
-    for (int attempt = 1;; ++attempt) {
+    // Pooled connections can have died while idle (database restart,
+    // backends killed). A read that finds a dead one runs again on the next,
+    // up to a fresh one; a write does not, since it may have committed.
+    const size_t attempts = request.method == "GET" ? svc->settings.database_pool + 1 : 1;
+    for (size_t attempt = 1;; ++attempt) {
       auto lease = svc->database->acquire();
       if (!lease) {
         return {handlers::db_failure(lease.error(), request.request_id), {}};

@@ -81,6 +81,11 @@ const std::vector<route>& routes() {
       {"GET", "/v1/events", "events.stream", access::session},
       {"GET", "/readyz", "health.ready", access::open},
       {"GET", "/ops/supervision", "ops.supervision", access::ops},
+      {"GET", "/ops/jobs", "ops.jobs", access::ops},
+      {"GET", "/ops/dlq", "ops.dlq.list", access::ops},
+      {"GET", "/ops/dlq/{id}", "ops.dlq.get", access::ops},
+      {"POST", "/ops/dlq/{id}/replay", "ops.dlq.replay", access::ops},
+      {"DELETE", "/ops/dlq/{id}", "ops.dlq.delete", access::ops},
       {"POST", "/v1/debug/crash", "debug.crash", access::session},
   };
   return table;

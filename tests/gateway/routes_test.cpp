@@ -11,10 +11,10 @@ using sb::gateway::routes;
 
 TEST_CASE("every route of the table matches its own method and path") {
   for (const auto& r : routes()) {
+    // Every "{param}" segment becomes "x1".
     std::string path{r.pattern};
-    auto brace = path.find('{');
-    if (brace != std::string::npos) {
-      path = path.substr(0, brace) + "x1";
+    for (auto brace = path.find('{'); brace != std::string::npos; brace = path.find('{')) {
+      path.replace(brace, path.find('}', brace) - brace + 1, "x1");
     }
     auto m = match_route(r.method, path);
     INFO(r.method << " " << path);

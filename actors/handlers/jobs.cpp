@@ -1,0 +1,132 @@
+// GET /ops/jobs, and the dead-letter queue: list, show, replay, delete.
+
+#include "actors/handlers/jobs.hpp"
+
+#include "actors/credentials.hpp"
+#include "actors/handlers/handler.hpp"
+#include "actors/handlers/validation.hpp"
+#include "persistence/repositories/jobs.hpp"
+
+#include <unordered_map>
+
+namespace sb::actors::handlers {
+
+namespace {
+
+namespace jobs = persistence::jobs;
+
+json opt_json(const persistence::opt_text& x) {
+  return x ? json(*x) : json(nullptr);
+}
+
+json job_json(const jobs::job_record& j) {
+  return {
+      {"id", j.id},
+      {"kind", j.kind},
+      {"state", jobs::to_string(j.state)},
+      {"workspace_id", opt_json(j.workspace_id)},
+      {"payload", json::parse(j.payload, nullptr, false).is_discarded()
+                      ? json(j.payload)
+                      : json::parse(j.payload, nullptr, false)},
+      {"attempt", j.attempt},
+      {"max_attempts", j.max_attempts},
+      {"priority", j.priority},
+      {"run_at", rfc3339(j.run_at)},
+      {"last_error", opt_json(j.last_error)},
+      {"dead_reason", opt_json(j.dead_reason)},
+      {"idempotency_key", opt_json(j.idempotency_key)},
+      {"created_at", rfc3339(j.created_at)},
+      {"updated_at", rfc3339(j.updated_at)},
+  };
+}
+
+api_response counts(const api_request& req, persistence::connection& conn) {
+  auto now = now_ms();
+  auto got = jobs::counts(conn, now);
+  if (!got) {
+    return db_failure(got.error(), req.request_id);
+  }
+  auto by_kind = json::object();
+  for (const auto& c : got->by_kind_state) {
+    by_kind[c.kind][c.state] = c.count;
+  }
+  return json_response(200, json{{"kinds", by_kind},
+                                 {"oldest_waiting_age_ms", got->oldest_waiting_age_ms},
+                                 {"generated_at", rfc3339(now)}}
+                                .dump());
+}
+
+api_response dead_list(const api_request& req, persistence::connection& conn) {
+  field_errors errors;
+  auto params = read_list_params(req, errors);
+  if (!errors.empty()) {
+    return errors.response(req.request_id);
+  }
+  std::string kind;
+  if (auto i = req.query.find("kind"); i != req.query.end()) {
+    kind = i->second;
+  }
+  auto rows = jobs::list_dead(conn, kind, {params.limit + 1, params.before_id});
+  if (!rows) {
+    return db_failure(rows.error(), req.request_id);
+  }
+  return page_response(*rows, params.limit, job_json);
+}
+
+api_response dead_get(const api_request& req, persistence::connection& conn) {
+  auto found = jobs::get(conn, req.params.at(0));
+  if (!found) {
+    return db_failure(found.error(), req.request_id);
+  }
+  if (!*found || (*found)->job.state != jobs::job_state::dead) {
+    return problem(404, "no such dead job", req.request_id);
+  }
+  auto body = job_json((*found)->job);
+  auto errors = json::array();
+  for (const auto& e : (*found)->errors) {
+    errors.push_back({{"attempt", e.attempt}, {"at", rfc3339(e.at)}, {"error", e.error}});
+  }
+  body["errors"] = std::move(errors);
+  return json_response(200, body.dump());
+}
+
+api_response dead_replay(const api_request& req, persistence::connection& conn) {
+  auto replayed = jobs::replay(conn, req.params.at(0), now_ms());
+  if (!replayed) {
+    if (replayed.error().code == persistence::db_errc::conflict) {
+      return problem(409, "a live job holds this job's idempotency key", req.request_id);
+    }
+    return db_failure(replayed.error(), req.request_id);
+  }
+  if (!*replayed) {
+    return problem(404, "no such dead job", req.request_id);
+  }
+  return json_response(202, json{{"id", req.params.at(0)}, {"state", "available"}}.dump());
+}
+
+api_response dead_delete(const api_request& req, persistence::connection& conn) {
+  auto removed = jobs::remove_dead(conn, req.params.at(0));
+  if (!removed) {
+    return db_failure(removed.error(), req.request_id);
+  }
+  if (!*removed) {
+    return problem(404, "no such dead job", req.request_id);
+  }
+  return no_content();
+}
+
+}  // namespace
+
+ops_job_handler find_ops_job_handler(std::string_view route) {
+  static const std::unordered_map<std::string_view, ops_job_handler> table = {
+      {"ops.jobs", counts},
+      {"ops.dlq.list", dead_list},
+      {"ops.dlq.get", dead_get},
+      {"ops.dlq.replay", dead_replay},
+      {"ops.dlq.delete", dead_delete},
+  };
+  auto i = table.find(route);
+  return i == table.end() ? nullptr : i->second;
+}
+
+}  // namespace sb::actors::handlers

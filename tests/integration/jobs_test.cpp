@@ -1,0 +1,116 @@
+// End-to-end tests of the job queue: jobs stored in the database are run by
+// job actors of the real server, and dead letters are shown and replayed
+// through the ops endpoints.
+
+#include "persistence/repositories/jobs.hpp"
+#include "tests/integration/api_client.hpp"
+#include "tests/support/databases.hpp"
+#include "tests/support/server_process.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <thread>
+
+using namespace sb::testing;
+using nlohmann::json;
+namespace jobs = sb::persistence::jobs;
+
+namespace {
+
+constexpr const char* ops_token = "ops-token-for-tests-0123456789";
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// Ids shaped like the product's: a prefix and 26 base-32 characters.
+std::string job_id(int n) {
+  auto digits = std::to_string(n);
+  return "job_01" + std::string(24 - digits.size(), '0') + digits;
+}
+
+void enqueue(sb::persistence::connection& conn, const std::string& id, const std::string& kind,
+             int64_t max_attempts = 10) {
+  jobs::new_job j;
+  j.id = id;
+  j.kind = kind;
+  j.payload = R"({"test":true})";
+  j.max_attempts = max_attempts;
+  require_ok(jobs::enqueue(conn, j, now_ms()));
+}
+
+// Polls /ops/jobs until `done(counts)` or the deadline.
+json wait_for_counts(api_client& ops, const std::function<bool(const json&)>& done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto counts = ops.get("/ops/jobs").json();
+  while (!done(counts) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    counts = ops.get("/ops/jobs").json();
+  }
+  return counts;
+}
+
+}  // namespace
+
+TEST_CASE("job actors run queued jobs, and failures end in the dead-letter queue") {
+  auto db = temp_sqlite_database();
+  server_process srv{{{"SWITCHBOARD_DATABASE", db},
+                      {"SWITCHBOARD_DEBUG_ROUTES", "true"},
+                      {"SWITCHBOARD_OPS_TOKEN", ops_token}}};
+  api_client ops{srv.port()};
+  CHECK(ops.get("/ops/jobs").status == 401);
+  ops.token(ops_token);
+
+  // Producers write jobs straight into the queue's tables.
+  auto conn = connect(db);
+  for (int i = 0; i < 20; ++i) {
+    enqueue(*conn, job_id(i), "noop");
+  }
+  auto failing = job_id(100);
+  enqueue(*conn, failing, "debug.fail", 1);
+
+  auto counts = wait_for_counts(ops, [](const json& c) {
+    return c["kinds"]["noop"].value("completed", 0) == 20 &&
+           c["kinds"]["debug.fail"].value("dead", 0) == 1;
+  });
+  INFO(counts.dump());
+  CHECK(counts["kinds"]["noop"]["completed"] == 20);
+  CHECK(counts["kinds"]["debug.fail"]["dead"] == 1);
+
+  // The dead letter keeps its payload, reason and error history.
+  auto dead = ops.get("/ops/dlq?kind=debug.fail").json();
+  REQUIRE(dead["items"].size() == 1);
+  CHECK(dead["items"][0]["id"] == failing);
+  CHECK(dead["items"][0]["dead_reason"] == "MaxAttemptsExceeded");
+  auto detail = ops.get("/ops/dlq/" + failing).json();
+  CHECK(detail["payload"]["test"] == true);
+  REQUIRE(detail["errors"].size() == 1);
+  CHECK(detail["errors"][0]["error"] == "this job kind always fails");
+
+  // Replay runs it again (it fails again, one more error in its history).
+  CHECK(ops.post("/ops/dlq/" + failing + "/replay", json::object()).status == 202);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (ops.get("/ops/dlq/" + failing).json()["errors"].size() < 2 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(ops.get("/ops/dlq/" + failing).json()["errors"].size() == 2);
+
+  CHECK(ops.del("/ops/dlq/" + failing).status == 204);
+  CHECK(ops.get("/ops/dlq/" + failing).status == 404);
+  CHECK(ops.get("/ops/dlq/" + job_id(1)).status == 404);  // Completed, not dead.
+
+  // The dispatcher sits under the jobs supervisor.
+  auto tree = ops.get("/ops/supervision").json()["tree"];
+  bool found = false;
+  for (const auto& sup : tree["children"]) {
+    if (sup["name"] == "jobs") {
+      for (const auto& child : sup["children"]) {
+        found = found || child["kind"] == "job_dispatcher";
+      }
+    }
+  }
+  CHECK(found);
+}
