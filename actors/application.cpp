@@ -84,6 +84,15 @@ child_spec registered(caf::atom_value name, child_spec spec) {
   return spec;
 }
 
+job_runner_options job_options(const config::settings& s) {
+  job_runner_options o;
+  o.concurrency = s.job_concurrency;
+  o.lease = s.job_lease;
+  // Sweep for expired leases at least twice per lease.
+  o.rescue = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), s.job_lease / 2);
+  return o;
+}
+
 supervisor_flags flags(strategy how, int intensity, std::chrono::milliseconds period) {
   supervisor_flags f;
   f.how = how;
@@ -190,8 +199,9 @@ bool application::start(std::string& error) {
       // failure is its attempt's, so this never gives up either.
       registered(
           names::jobs,
-          supervisor_child("jobs", flags(strategy::one_for_one, 1'000'000, std::chrono::seconds(1)),
-                           {job_dispatcher_child(svc, standard_job_kinds(s.debug_routes))})),
+          supervisor_child(
+              "jobs", flags(strategy::one_for_one, 1'000'000, std::chrono::seconds(1)),
+              {job_dispatcher_child(svc, standard_job_kinds(s.debug_routes), job_options(s))})),
       // TODO: the HubSpot and Vimeo connections will run under this one.
       supervisor_child("integrations", flags(strategy::one_for_one, 5, std::chrono::seconds(10)),
                        {}),

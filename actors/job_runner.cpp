@@ -288,6 +288,36 @@ std::shared_ptr<const job_kinds> standard_job_kinds(bool debug) {
       "noop", [](const jobs::job_record&, persistence::connection&) { return job_result{}; },
       std::chrono::seconds(30));
   if (debug) {
+    // Applies its effect and completes the job in one transaction, so a
+    // crash anywhere leaves either both or neither.
+    kinds->add(
+        "debug.effect",
+        [](const jobs::job_record& j, persistence::connection& conn) {
+          auto owner = j.lease_owner.value_or("");
+          std::string error;
+          auto st = persistence::in_transaction(conn, [&](persistence::connection& c) {
+            auto kept = jobs::complete(c, j.id, owner, now_ms());
+            if (!kept) {
+              return persistence::db_status{kept.error()};
+            }
+            if (!*kept) {
+              error = "the lease was lost before the effect";
+              return persistence::db_status{persistence::done{}};
+            }
+            auto applied =
+                c.execute("INSERT INTO debug_job_effects (job_id, applied_at) VALUES (?, ?)",
+                          {j.id, now_ms()});
+            if (!applied) {
+              return persistence::db_status{applied.error()};
+            }
+            return persistence::db_status{persistence::done{}};
+          });
+          if (!st) {
+            return job_result{"effect not applied: " + st.error().message};
+          }
+          return job_result{error};
+        },
+        std::chrono::seconds(30));
     kinds->add(
         "debug.fail",
         [](const jobs::job_record&, persistence::connection&) {

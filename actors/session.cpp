@@ -27,6 +27,7 @@ struct session_state {
   session_info info;
   steady::time_point last_request = steady::now();
   bool idle_check_pending = false;
+  bool logged_out = false;
   std::string request_id;  // Of the request being handled, for failure logs.
   std::string trace_id;
   std::string me_body;  // Rendered once: GET /v1/me needs no database.
@@ -202,12 +203,15 @@ void logout(session_actor* self, const std::shared_ptr<services>& svc, api_call&
           reply.deliver(handlers::db_failure(out.value->error(), reply.request_id()));
           return;
         }
-        reply.deliver(handlers::no_content());
+        // The token is dead before the client hears so: no request sent
+        // after the 204 may still reach this session and be served.
+        self->state.logged_out = true;
+        begin_passivation(self, svc);
         // Streams opened with this token end with it.
         if (auto hub = svc->lookup(names::events)) {
           self->send(hub, revoke_atom::value, self->state.info.token_hash);
         }
-        begin_passivation(self, svc);
+        reply.deliver(handlers::no_content());
       });
 }
 
@@ -236,8 +240,8 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
         st.trace_id = call.request.trace_id;
         schedule_idle_check(self, svc->settings.session_idle);
         const auto& route = call.request.route;
-        if (now_ms() >= st.info.expires_at) {
-          auto res = problem(401, "the session has expired; log in again", call.request.request_id);
+        if (st.logged_out || now_ms() >= st.info.expires_at) {
+          auto res = problem(401, "the session has ended; log in again", call.request.request_id);
           res.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
           call.reply.deliver(std::move(res));
           begin_passivation(self, svc);

@@ -34,7 +34,9 @@ struct settings {
   std::chrono::milliseconds session_idle{10 * 60 * 1000};  ///< Passivate after this.
   std::chrono::hours session_lifetime{24 * 30};            ///< Tokens expire after this.
   hash_cost password_hash = hash_cost::interactive;
-  bool debug_routes = false;  ///< Enables POST /v1/debug/crash (tests only).
+  bool debug_routes = false;  ///< Enables POST /v1/debug/crash and debug job kinds (tests).
+  std::chrono::milliseconds job_lease{30000};  ///< A job's lease, renewed while it runs.
+  size_t job_concurrency = 4;                  ///< Jobs this process runs at once.
 
   // Protocol limits.
   size_t body_limit = 1024 * 1024;

@@ -131,6 +131,14 @@ CREATE TABLE job_errors (
   error {text} NOT NULL,
   PRIMARY KEY (job_id, position)
 ))"},
+      // What the debug.effect job kind writes, one row per job, in the same
+      // transaction that completes the job: the crash tests count these rows
+      // to prove each job's effect happened exactly once.
+      {4, "debug_job_effects",
+       R"(CREATE TABLE debug_job_effects (
+  job_id {key} PRIMARY KEY,
+  applied_at {bigint} NOT NULL
+))"},
   };
   return steps;
 }

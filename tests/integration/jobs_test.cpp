@@ -10,6 +10,8 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <map>
+#include <memory>
 #include <thread>
 
 using namespace sb::testing;
@@ -113,4 +115,47 @@ TEST_CASE("job actors run queued jobs, and failures end in the dead-letter queue
     }
   }
   CHECK(found);
+}
+
+TEST_CASE("jobs killed with their server mid-run all complete after a restart, each once") {
+  auto kind = GENERATE(each_database());
+  CAPTURE(kind);
+  test_database db{kind};
+  std::map<std::string, std::string> env = {{"SWITCHBOARD_DATABASE", db.connection_string()},
+                                            {"SWITCHBOARD_DEBUG_ROUTES", "true"},
+                                            {"SWITCHBOARD_OPS_TOKEN", ops_token},
+                                            {"SWITCHBOARD_JOB_LEASE_MS", "1000"},
+                                            {"SWITCHBOARD_JOB_CONCURRENCY", "8"}};
+  auto first = std::make_unique<server_process>(env);
+
+  // 1000 jobs whose effect is a row written with their completion.
+  auto conn = connect(db.connection_string());
+  require_ok(conn->begin());
+  for (int i = 0; i < 1000; ++i) {
+    enqueue(*conn, job_id(i), "debug.effect");
+  }
+  require_ok(conn->commit());
+
+  // SIGKILL while jobs are running.
+  api_client ops{first->port()};
+  ops.token(ops_token);
+  wait_for_counts(
+      ops, [](const json& c) { return c["kinds"]["debug.effect"].value("completed", 0) >= 50; });
+  first->kill();
+  first.reset();
+
+  // A new process takes over, rescuing what the dead one held.
+  server_process second{env};
+  api_client ops2{second.port()};
+  ops2.token(ops_token);
+  auto counts = wait_for_counts(
+      ops2, [](const json& c) { return c["kinds"]["debug.effect"].value("completed", 0) == 1000; });
+  INFO(counts.dump());
+  CHECK(counts["kinds"]["debug.effect"]["completed"] == 1000);
+  CHECK(counts["kinds"]["debug.effect"].value("dead", 0) == 0);
+
+  auto effects =
+      require_ok(conn->query("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM debug_job_effects"));
+  CHECK(effects.at(0).int64(0) == 1000);
+  CHECK(effects.at(0).int64(1) == 1000);
 }
