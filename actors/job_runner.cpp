@@ -20,6 +20,7 @@ namespace jobs = persistence::jobs;
 namespace {
 
 using claim_atom = caf::atom_constant<caf::atom("claim")>;
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using rescue_atom = caf::atom_constant<caf::atom("rescue")>;
 using job_done_atom = caf::atom_constant<caf::atom("jobdone")>;
 using renew_atom = caf::atom_constant<caf::atom("renew")>;
@@ -173,11 +174,20 @@ struct dispatcher_state {
   std::string owner;  // Fences this process's attempts: node and incarnation.
   size_t running = 0;
   bool claiming = false;
+  bool poll_pending = false;  // At most one timer chain: job_done also claims.
   int64_t claimed = 0;
   static inline const char* name = "job_dispatcher";
 };
 
 using dispatcher_actor = caf::stateful_actor<dispatcher_state>;
+
+// Claims again after the poll interval, unless a poll is already due.
+void schedule_poll(dispatcher_actor* self, const job_runner_options& options) {
+  if (!self->state.poll_pending) {
+    self->state.poll_pending = true;
+    self->delayed_send(self, options.poll, poll_atom::value);
+  }
+}
 
 void claim(dispatcher_actor* self, const std::shared_ptr<services>& svc,
            const std::shared_ptr<const job_kinds>& kinds, const job_runner_options& options) {
@@ -201,7 +211,7 @@ void claim(dispatcher_actor* self, const std::shared_ptr<services>& svc,
         st.claiming = false;
         auto sup = svc->lookup(names::jobs);
         if (!got || got->empty() || !sup) {
-          self->delayed_send(self, options.poll, claim_atom::value);
+          schedule_poll(self, options);
           return;
         }
         auto me = caf::actor_cast<caf::actor>(self);
@@ -224,7 +234,7 @@ void claim(dispatcher_actor* self, const std::shared_ptr<services>& svc,
         if (static_cast<int64_t>(got->size()) == limit) {
           self->send(self, claim_atom::value);
         } else {
-          self->delayed_send(self, options.poll, claim_atom::value);
+          schedule_poll(self, options);
         }
       });
 }
@@ -237,6 +247,10 @@ caf::behavior dispatcher(dispatcher_actor* self, std::shared_ptr<services> svc,
   self->send(self, rescue_atom::value);
   return {
       [self, svc, kinds, options](claim_atom) { claim(self, svc, kinds, options); },
+      [self, svc, kinds, options](poll_atom) {
+        self->state.poll_pending = false;
+        claim(self, svc, kinds, options);
+      },
       [self, svc, kinds, options](job_done_atom) {
         if (self->state.running > 0) {
           --self->state.running;
