@@ -22,7 +22,6 @@ namespace {
 using claim_atom = caf::atom_constant<caf::atom("claim")>;
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using rescue_atom = caf::atom_constant<caf::atom("rescue")>;
-using job_done_atom = caf::atom_constant<caf::atom("jobdone")>;
 using renew_atom = caf::atom_constant<caf::atom("renew")>;
 
 double uniform() {
@@ -71,10 +70,10 @@ struct job_state {
 
 using job_actor = caf::stateful_actor<job_state>;
 
-// Completes or fails the attempt (fenced by the owner), then tells the
-// dispatcher and stops.
-void finish(job_actor* self, const std::shared_ptr<services>& svc, const caf::actor& dispatcher,
-            const std::string& owner, std::string error) {
+// Completes or fails the attempt (fenced by the owner), then stops; the
+// dispatcher sees the actor go down.
+void finish(job_actor* self, const std::shared_ptr<services>& svc, const std::string& owner,
+            std::string error) {
   auto& st = self->state;
   if (st.finished) {
     return;
@@ -82,10 +81,7 @@ void finish(job_actor* self, const std::shared_ptr<services>& svc, const caf::ac
   st.finished = true;
   auto id = st.job.id;
   auto kind = st.job.kind;
-  auto done = [self, dispatcher](auto&&) {
-    self->send(dispatcher, job_done_atom::value);
-    self->quit();
-  };
+  auto done = [self](auto&&) { self->quit(); };
   if (error.empty()) {
     count_outcome(kind, "completed");
     on_db<bool>(
@@ -107,14 +103,14 @@ void finish(job_actor* self, const std::shared_ptr<services>& svc, const caf::ac
 }
 
 caf::behavior job(job_actor* self, std::shared_ptr<services> svc,
-                  std::shared_ptr<const job_kinds> kinds, caf::actor dispatcher, std::string owner,
+                  std::shared_ptr<const job_kinds> kinds, std::string owner,
                   jobs::job_record record, job_runner_options options) {
   quiet_handlers(self);
   self->state.job = std::move(record);
   const auto& j = self->state.job;
   auto* handler = kinds->handler(j.kind);
   if (!handler) {
-    finish(self, svc, dispatcher, owner, "no handler for job kind " + j.kind);
+    finish(self, svc, owner, "no handler for job kind " + j.kind);
     return {[](stats_atom) { return actor_stats{}; }};
   }
 
@@ -129,13 +125,12 @@ caf::behavior job(job_actor* self, std::shared_ptr<services> svc,
     return fn(copy, **lease);
   };
   run_blocking<job_result>(self, svc->lookup(names::db), kinds->timeout(j.kind), false,
-                           std::move(work),
-                           [self, svc, dispatcher, owner](blocking_outcome<job_result> out) {
+                           std::move(work), [self, svc, owner](blocking_outcome<job_result> out) {
                              std::string error = out.value ? out.value->error : out.message;
                              if (out.failure == blocking_failure::threw) {
                                error = "handler threw: " + out.message;
                              }
-                             finish(self, svc, dispatcher, owner, std::move(error));
+                             finish(self, svc, owner, std::move(error));
                            });
 
   // Keeps the lease while the handler runs; a lost lease (cancelled, or
@@ -143,7 +138,7 @@ caf::behavior job(job_actor* self, std::shared_ptr<services> svc,
   auto every = options.lease / 3;
   self->delayed_send(self, every, renew_atom::value);
   return {
-      [self, svc, dispatcher, owner, options, every](renew_atom) {
+      [self, svc, owner, options, every](renew_atom) {
         if (self->state.finished) {
           return;
         }
@@ -154,10 +149,9 @@ caf::behavior job(job_actor* self, std::shared_ptr<services> svc,
             [id, owner, lease_ms](persistence::connection& c) {
               return jobs::renew(c, id, owner, lease_ms, now_ms());
             },
-            [self, dispatcher, every](persistence::db_result<bool> kept) {
+            [self, every](persistence::db_result<bool> kept) {
               if (kept && !*kept && !self->state.finished) {
                 self->state.finished = true;
-                self->send(dispatcher, job_done_atom::value);
                 self->quit();
                 return;
               }
@@ -174,7 +168,7 @@ struct dispatcher_state {
   std::string owner;  // Fences this process's attempts: node and incarnation.
   size_t running = 0;
   bool claiming = false;
-  bool poll_pending = false;  // At most one timer chain: job_done also claims.
+  bool poll_pending = false;  // At most one timer chain: finished jobs also claim.
   int64_t claimed = 0;
   static inline const char* name = "job_dispatcher";
 };
@@ -214,7 +208,6 @@ void claim(dispatcher_actor* self, const std::shared_ptr<services>& svc,
           schedule_poll(self, options);
           return;
         }
-        auto me = caf::actor_cast<caf::actor>(self);
         for (auto& record : *got) {
           ++st.running;
           ++st.claimed;
@@ -222,13 +215,14 @@ void claim(dispatcher_actor* self, const std::shared_ptr<services>& svc,
           spec.id = "job:" + record.id + ":" + std::to_string(record.attempt);
           spec.kind = "job";
           spec.restart = restart_type::temporary;
-          spec.start = [svc, kinds, me, owner = st.owner, record, options](caf::local_actor* p) {
-            return p->system().spawn(job, svc, kinds, me, owner, record, options);
+          spec.start = [svc, kinds, owner = st.owner, record, options](caf::local_actor* p) {
+            return p->system().spawn(job, svc, kinds, owner, record, options);
           };
           // If the job cannot be started, its lease runs out and the rescuer
           // makes it available again.
           self->request(sup, std::chrono::seconds(5), start_child_atom::value, std::move(spec))
-              .then([](caf::actor&) {}, [self](caf::error&) { --self->state.running; });
+              .then([self](caf::actor& job_actor) { self->monitor(job_actor); },
+                    [self](caf::error&) { --self->state.running; });
         }
         // A full batch suggests more work is waiting.
         if (static_cast<int64_t>(got->size()) == limit) {
@@ -242,6 +236,12 @@ void claim(dispatcher_actor* self, const std::shared_ptr<services>& svc,
 caf::behavior dispatcher(dispatcher_actor* self, std::shared_ptr<services> svc,
                          std::shared_ptr<const job_kinds> kinds, job_runner_options options) {
   quiet_handlers(self);
+  self->set_down_handler([self, svc, kinds, options](caf::down_msg&) {
+    if (self->state.running > 0) {
+      --self->state.running;
+    }
+    claim(self, svc, kinds, options);
+  });
   self->state.owner = "node:" + new_id("run");
   self->send(self, claim_atom::value);
   self->send(self, rescue_atom::value);
@@ -249,12 +249,6 @@ caf::behavior dispatcher(dispatcher_actor* self, std::shared_ptr<services> svc,
       [self, svc, kinds, options](claim_atom) { claim(self, svc, kinds, options); },
       [self, svc, kinds, options](poll_atom) {
         self->state.poll_pending = false;
-        claim(self, svc, kinds, options);
-      },
-      [self, svc, kinds, options](job_done_atom) {
-        if (self->state.running > 0) {
-          --self->state.running;
-        }
         claim(self, svc, kinds, options);
       },
       [self, svc, options](rescue_atom) {
