@@ -79,6 +79,7 @@ const std::vector<route>& routes() {
       {"PATCH", "/v1/videos/{id}", "videos.update", access::session},
       {"DELETE", "/v1/videos/{id}", "videos.delete", access::session},
       {"GET", "/v1/events", "events.stream", access::session},
+      {"GET", "/v1/jobs/{id}", "jobs.get", access::session},
       {"GET", "/readyz", "health.ready", access::open},
       {"GET", "/ops/supervision", "ops.supervision", access::ops},
       {"GET", "/ops/jobs", "ops.jobs", access::ops},

@@ -17,7 +17,7 @@ handler find_handler(std::string_view route) {
       {"videos.create", videos_create},     {"videos.list", videos_list},
       {"videos.get", videos_get},           {"videos.update", videos_update},
       {"videos.delete", videos_delete},     {"members.list", members_list},
-      {"members.invite", members_invite},
+      {"members.invite", members_invite},   {"jobs.get", jobs_get},
   };
   auto i = table.find(route);
   return i == table.end() ? nullptr : i->second;

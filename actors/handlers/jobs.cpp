@@ -115,7 +115,45 @@ api_response dead_delete(const api_request& req, persistence::connection& conn) 
   return no_content();
 }
 
+// The states a workspace member sees: the queue's inner states folded into
+// queued, running, succeeded, failed and cancelled.
+const char* public_status(jobs::job_state s) {
+  switch (s) {
+    case jobs::job_state::running:
+      return "running";
+    case jobs::job_state::completed:
+      return "succeeded";
+    case jobs::job_state::dead:
+      return "failed";
+    case jobs::job_state::cancelled:
+      return "cancelled";
+    default:
+      return "queued";
+  }
+}
+
 }  // namespace
+
+api_response jobs_get(handler_context& ctx) {
+  const auto& rid = ctx.request.request_id;
+  auto found = jobs::get(ctx.conn, ctx.request.params.at(0));
+  if (!found) {
+    return db_failure(found.error(), rid);
+  }
+  // Jobs of other workspaces, and jobs of none, do not exist for a member.
+  if (!*found || (*found)->job.workspace_id != ctx.session.workspace_id) {
+    return problem(404, "no such job", rid);
+  }
+  const auto& j = (*found)->job;
+  return json_response(200, json{{"id", j.id},
+                                 {"kind", j.kind},
+                                 {"status", public_status(j.state)},
+                                 {"attempts", j.attempt},
+                                 {"last_error", opt_json(j.last_error)},
+                                 {"created_at", rfc3339(j.created_at)},
+                                 {"updated_at", rfc3339(j.updated_at)}}
+                                .dump());
+}
 
 ops_job_handler find_ops_job_handler(std::string_view route) {
   static const std::unordered_map<std::string_view, ops_job_handler> table = {

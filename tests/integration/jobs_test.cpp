@@ -159,3 +159,40 @@ TEST_CASE("jobs killed with their server mid-run all complete after a restart, e
   CHECK(effects.at(0).int64(0) == 1000);
   CHECK(effects.at(0).int64(1) == 1000);
 }
+
+TEST_CASE("members see their workspace's jobs and no one else's") {
+  auto db = temp_sqlite_database();
+  server_process srv{{{"SWITCHBOARD_DATABASE", db}, {"SWITCHBOARD_PASSWORD_HASH", "minimum"}}};
+  auto sign_up = [&](const std::string& email) {
+    api_client c{srv.port()};
+    auto r = c.post("/v1/auth/signup", {{"email", email},
+                                        {"password", "a long password"},
+                                        {"name", "Jobs"},
+                                        {"workspace", email}});
+    REQUIRE(r.status == 201);
+    c.token(r.json()["token"].get<std::string>());
+    return std::make_pair(c, r.json()["workspace"]["id"].get<std::string>());
+  };
+  auto [alice, alice_ws] = sign_up("alice@example.com");
+  auto [bob, bob_ws] = sign_up("bob@example.com");
+
+  auto conn = connect(db);
+  jobs::new_job j;
+  j.id = job_id(7);
+  j.kind = "noop";
+  j.payload = "{}";
+  j.workspace_id = alice_ws;
+  require_ok(jobs::enqueue(*conn, j, now_ms()));
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto got = alice.get("/v1/jobs/" + j.id);
+  while (got.json()["status"] != "succeeded" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    got = alice.get("/v1/jobs/" + j.id);
+  }
+  CHECK(got.status == 200);
+  CHECK(got.json()["status"] == "succeeded");
+  CHECK(got.json()["attempts"] == 1);
+  CHECK(bob.get("/v1/jobs/" + j.id).status == 404);
+  CHECK(alice.get("/v1/jobs/" + job_id(8)).status == 404);
+}
