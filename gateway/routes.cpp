@@ -85,6 +85,7 @@ const std::vector<route>& routes() {
       {"GET", "/ops/jobs", "ops.jobs", access::ops},
       {"GET", "/ops/dlq", "ops.dlq.list", access::ops},
       {"GET", "/ops/dlq/{id}", "ops.dlq.get", access::ops},
+      {"POST", "/ops/dlq/replay", "ops.dlq.replay_all", access::ops},
       {"POST", "/ops/dlq/{id}/replay", "ops.dlq.replay", access::ops},
       {"DELETE", "/ops/dlq/{id}", "ops.dlq.delete", access::ops},
       {"POST", "/v1/debug/crash", "debug.crash", access::session},

@@ -104,6 +104,41 @@ api_response dead_replay(const api_request& req, persistence::connection& conn) 
   return json_response(202, json{{"id", req.params.at(0)}, {"state", "available"}}.dump());
 }
 
+// Replays the dead jobs a filter selects ({"kind": ...}, or all), at most
+// 1000 per call; the answer says how many, so an operator can repeat.
+api_response dead_replay_all(const api_request& req, persistence::connection& conn) {
+  std::string kind;
+  if (!req.body.empty()) {
+    std::optional<api_response> bad;
+    auto body = parse_object(req, bad);
+    if (!body) {
+      return *bad;
+    }
+    field_errors errors;
+    reject_unknown(*body, {"kind"}, errors);
+    auto k = read_text(*body, "kind", {false, true, 100, 0}, errors);
+    if (!errors.empty()) {
+      return errors.response(req.request_id);
+    }
+    kind = k.value.value_or("");
+  }
+  auto dead = jobs::list_dead(conn, kind, {1000, ""});
+  if (!dead) {
+    return db_failure(dead.error(), req.request_id);
+  }
+  int64_t replayed = 0;
+  auto now = now_ms();
+  for (const auto& j : *dead) {
+    auto r = jobs::replay(conn, j.id, now);
+    if (r && *r) {
+      ++replayed;
+    }
+  }
+  return json_response(
+      202,
+      json{{"replayed", replayed}, {"kind", kind.empty() ? json(nullptr) : json(kind)}}.dump());
+}
+
 api_response dead_delete(const api_request& req, persistence::connection& conn) {
   auto removed = jobs::remove_dead(conn, req.params.at(0));
   if (!removed) {
@@ -161,6 +196,7 @@ ops_job_handler find_ops_job_handler(std::string_view route) {
       {"ops.dlq.list", dead_list},
       {"ops.dlq.get", dead_get},
       {"ops.dlq.replay", dead_replay},
+      {"ops.dlq.replay_all", dead_replay_all},
       {"ops.dlq.delete", dead_delete},
   };
   auto i = table.find(route);

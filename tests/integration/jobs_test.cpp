@@ -100,6 +100,18 @@ TEST_CASE("job actors run queued jobs, and failures end in the dead-letter queue
   }
   CHECK(ops.get("/ops/dlq/" + failing).json()["errors"].size() == 2);
 
+  // A filter replays many at once.
+  enqueue(*conn, job_id(101), "debug.fail", 1);
+  enqueue(*conn, job_id(102), "debug.fail", 1);
+  wait_for_counts(ops,
+                  [](const json& c) { return c["kinds"]["debug.fail"].value("dead", 0) == 3; });
+  auto all = ops.post("/ops/dlq/replay", {{"kind", "debug.fail"}});
+  CHECK(all.status == 202);
+  CHECK(all.json()["replayed"] == 3);
+  CHECK(ops.post("/ops/dlq/replay", {{"kind", 5}}).status == 422);
+  wait_for_counts(ops,
+                  [](const json& c) { return c["kinds"]["debug.fail"].value("dead", 0) == 3; });
+
   CHECK(ops.del("/ops/dlq/" + failing).status == 204);
   CHECK(ops.get("/ops/dlq/" + failing).status == 404);
   CHECK(ops.get("/ops/dlq/" + job_id(1)).status == 404);  // Completed, not dead.
