@@ -1,6 +1,7 @@
 #include "actors/accounts.hpp"
 
 #include "actors/blocking_pool.hpp"
+#include "actors/database_work.hpp"
 #include "actors/handlers/accounts.hpp"
 #include "actors/handlers/handler.hpp"
 #include "actors/worker.hpp"
@@ -29,28 +30,6 @@ api_response unavailable(const std::string& message, const std::string& rid) {
   return res;
 }
 
-// Runs `step(connection&)` on the database pool and delivers its response.
-template <class Step>
-void store(accounts_actor* self, const std::shared_ptr<services>& svc, reply_handle reply,
-           Step step) {
-  auto rid = reply.request_id();
-  auto work = [svc, rid, step = std::move(step)]() -> api_response {
-    auto lease = svc->database->acquire();
-    if (!lease) {
-      return handlers::db_failure(lease.error(), rid);
-    }
-    return step(**lease);
-  };
-  run_blocking<api_response>(self, svc->lookup(names::db), svc->db_timeout, false, std::move(work),
-                             [reply](blocking_outcome<api_response> out) {
-                               if (out.value) {
-                                 reply.deliver(std::move(*out.value));
-                               } else {
-                                 reply.deliver(unavailable(out.message, reply.request_id()));
-                               }
-                             });
-}
-
 void signup(accounts_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
   using prepared = std::variant<api_response, handlers::signup_input>;
   auto req = std::move(call.request);
@@ -69,7 +48,7 @@ void signup(accounts_actor* self, const std::shared_ptr<services>& svc, api_call
           return;
         }
         auto in = std::get<handlers::signup_input>(std::move(*out.value));
-        store(self, svc, reply, [svc, req, in](persistence::connection& conn) {
+        respond_from_database(self, svc, reply, [svc, req, in](persistence::connection& conn) {
           return handlers::signup_store(conn, req, in, svc->settings);
         });
       });
@@ -86,21 +65,15 @@ void login(accounts_actor* self, const std::shared_ptr<services>& svc, api_call&
   auto in = std::get<handlers::login_input>(std::move(parsed));
 
   // 1. Find the user.
-  auto find = [svc, in]() -> user_lookup {
-    auto lease = svc->database->acquire();
-    if (!lease) {
-      return lease.error();
-    }
-    return handlers::login_lookup(**lease, in);
-  };
-  run_blocking<user_lookup>(
-      self, svc->lookup(names::db), svc->db_timeout, false, std::move(find),
-      [self, svc, req, in, reply](blocking_outcome<user_lookup> found) {
-        if (!found.value || !*found.value) {
-          reply.deliver(unavailable("the database is unavailable; try again", req.request_id));
+  run_on_database<std::optional<persistence::user_record>>(
+      self, svc, false,
+      [in](persistence::connection& conn) { return handlers::login_lookup(conn, in); },
+      [self, svc, req, in, reply](user_lookup found) {
+        if (!found) {
+          reply.deliver(handlers::db_failure(found.error(), req.request_id));
           return;
         }
-        auto user = **found.value;
+        auto user = *found;
 
         // 2. Check the password (also when the user is unknown, for timing).
         run_blocking<bool>(
@@ -117,9 +90,10 @@ void login(accounts_actor* self, const std::shared_ptr<services>& svc, api_call&
               }
 
               // 3. Open the session.
-              store(self, svc, reply, [svc, req, in, user](persistence::connection& conn) {
-                return handlers::login_open_session(conn, req, *user, in, svc->settings);
-              });
+              respond_from_database(
+                  self, svc, reply, [svc, req, in, user](persistence::connection& conn) {
+                    return handlers::login_open_session(conn, req, *user, in, svc->settings);
+                  });
             });
       });
 }

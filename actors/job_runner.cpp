@@ -2,6 +2,7 @@
 
 #include "actors/blocking_pool.hpp"
 #include "actors/credentials.hpp"
+#include "actors/database_work.hpp"
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "observability/log.hpp"
@@ -27,30 +28,6 @@ using renew_atom = caf::atom_constant<caf::atom("renew")>;
 double uniform() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>{0.0, 1.0}(rng);
-}
-
-// Runs `step(connection&)` on the database pool; `done` gets its db_result
-// (or the pool's failure as a db_error) back on `self`.
-template <class T, class Self, class Step, class Done>
-void on_db(Self* self, const std::shared_ptr<services>& svc, std::chrono::milliseconds timeout,
-           Step step, Done done) {
-  using result = persistence::db_result<T>;
-  auto work = [svc, step = std::move(step)]() -> result {
-    auto lease = svc->database->acquire();
-    if (!lease) {
-      return lease.error();
-    }
-    return step(**lease);
-  };
-  run_blocking<result>(
-      self, svc->lookup(names::db), timeout, false, std::move(work),
-      [done](blocking_outcome<result> out) mutable {
-        if (out.value) {
-          done(std::move(*out.value));
-        } else {
-          done(result{persistence::db_error{persistence::db_errc::unavailable, "", out.message}});
-        }
-      });
 }
 
 void count_outcome(const std::string& kind, const char* outcome) {
@@ -84,8 +61,8 @@ void finish(job_actor* self, const std::shared_ptr<services>& svc, const std::st
   auto done = [self](auto&&) { self->quit(); };
   if (error.empty()) {
     count_outcome(kind, "completed");
-    on_db<bool>(
-        self, svc, svc->db_timeout,
+    run_on_database<bool>(
+        self, svc, false,
         [id, owner](persistence::connection& c) { return jobs::complete(c, id, owner, now_ms()); },
         done);
     return;
@@ -94,8 +71,8 @@ void finish(job_actor* self, const std::shared_ptr<services>& svc, const std::st
          "job attempt failed id={} kind={} attempt={} error={}", id, kind, st.job.attempt, error);
   count_outcome(kind, "failed");
   auto u = uniform();
-  on_db<jobs::fail_outcome>(
-      self, svc, svc->db_timeout,
+  run_on_database<jobs::fail_outcome>(
+      self, svc, false,
       [id, owner, error, u](persistence::connection& c) {
         return jobs::fail(c, id, owner, error, now_ms(), u);
       },
@@ -144,8 +121,8 @@ caf::behavior job(job_actor* self, std::shared_ptr<services> svc,
         }
         auto id = self->state.job.id;
         auto lease_ms = options.lease.count();
-        on_db<bool>(
-            self, svc, svc->db_timeout,
+        run_on_database<bool>(
+            self, svc, false,
             [id, owner, lease_ms](persistence::connection& c) {
               return jobs::renew(c, id, owner, lease_ms, now_ms());
             },
@@ -194,8 +171,8 @@ void claim(dispatcher_actor* self, const std::shared_ptr<services>& svc,
   auto names_list = kinds->names();
   auto limit = static_cast<int64_t>(options.concurrency - st.running);
   auto lease_ms = options.lease.count();
-  on_db<std::vector<jobs::job_record>>(
-      self, svc, svc->db_timeout,
+  run_on_database<std::vector<jobs::job_record>>(
+      self, svc, false,
       [owner, names_list, limit, lease_ms](persistence::connection& c) {
         return jobs::claim(c, owner, names_list, limit, lease_ms, now_ms());
       },
@@ -253,8 +230,8 @@ caf::behavior dispatcher(dispatcher_actor* self, std::shared_ptr<services> svc,
       },
       [self, svc, options](rescue_atom) {
         self->delayed_send(self, options.rescue, rescue_atom::value);
-        on_db<int64_t>(
-            self, svc, svc->db_timeout,
+        run_on_database<int64_t>(
+            self, svc, false,
             [](persistence::connection& c) { return jobs::rescue_expired(c, now_ms()); },
             [](persistence::db_result<int64_t> n) {
               if (n && *n > 0) {

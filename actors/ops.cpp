@@ -1,7 +1,7 @@
 #include "actors/ops.hpp"
 
-#include "actors/blocking_pool.hpp"
 #include "actors/credentials.hpp"
+#include "actors/database_work.hpp"
 #include "actors/handlers/handler.hpp"
 #include "actors/handlers/jobs.hpp"
 #include "actors/messages.hpp"
@@ -236,37 +236,15 @@ void readiness(ops_actor* self, const std::shared_ptr<services>& svc, api_call& 
                        : std::string{});
     });
   }
-  auto work = [svc]() -> std::string {
-    auto lease = svc->database->acquire();
-    if (!lease) {
-      return lease.error().message;
-    }
-    return (*lease)->ping() ? std::string{} : std::string{"the database does not answer"};
-  };
-  run_blocking<std::string>(self, svc->lookup(names::db), std::chrono::seconds(3), false,
-                            std::move(work), [probe](blocking_outcome<std::string> out) {
-                              probe->database(out.value ? *out.value : out.message);
-                            });
-}
-
-void job_queue(ops_actor* self, const std::shared_ptr<services>& svc, api_call& call,
-               handlers::ops_job_handler fn) {
-  auto reply = call.reply;
-  auto work = [svc, fn, request = std::move(call.request)]() -> api_response {
-    auto lease = svc->database->acquire();
-    if (!lease) {
-      return handlers::db_failure(lease.error(), request.request_id);
-    }
-    return fn(request, **lease);
-  };
-  run_blocking<api_response>(self, svc->lookup(names::db), svc->db_timeout, false, std::move(work),
-                             [reply](blocking_outcome<api_response> out) {
-                               if (out.value) {
-                                 reply.deliver(std::move(*out.value));
-                               } else {
-                                 reply.deliver(problem(503, out.message, reply.request_id()));
-                               }
-                             });
+  run_on_database<bool>(
+      self, svc, false,
+      [](persistence::connection& conn) { return persistence::db_result<bool>{conn.ping()}; },
+      [probe](persistence::db_result<bool> answered) {
+        probe->database(!answered   ? answered.error().message
+                        : *answered ? std::string{}
+                                    : std::string{"the database does not answer"});
+      },
+      std::chrono::seconds(3));
 }
 
 caf::behavior ops(ops_actor* self, std::shared_ptr<services> svc) {
@@ -289,7 +267,9 @@ caf::behavior ops(ops_actor* self, std::shared_ptr<services> svc) {
           return;
         }
         if (auto fn = handlers::find_ops_job_handler(call.request.route)) {
-          job_queue(self, svc, call, fn);
+          respond_from_database(self, svc, call.reply,
+                                [fn, request = std::move(call.request)](
+                                    persistence::connection& conn) { return fn(request, conn); });
           return;
         }
         call.reply.deliver(problem(404, "no such route", call.request.request_id));

@@ -2,6 +2,7 @@
 
 #include "actors/blocking_pool.hpp"
 #include "actors/credentials.hpp"
+#include "actors/database_work.hpp"
 #include "actors/handlers/handler.hpp"
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
@@ -181,26 +182,14 @@ void hash_then_run(session_actor* self, const std::shared_ptr<services>& svc, ap
 void logout(session_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
   auto hash = self->state.info.token_hash;
   auto reply = call.reply;
-  auto work = [svc, hash]() -> persistence::db_status {
-    auto lease = svc->database->acquire();
-    if (!lease) {
-      return lease.error();
-    }
-    auto gone = persistence::accounts::delete_session(**lease, hash);
-    if (!gone) {
-      return gone.error();
-    }
-    return persistence::done{};
-  };
-  run_blocking<persistence::db_status>(
-      self, svc->lookup(names::db), svc->db_timeout, true, std::move(work),
-      [self, svc, reply](blocking_outcome<persistence::db_status> out) {
-        if (!out.value) {
-          reply.deliver(failure_response(out.failure, out.message, reply.request_id()));
-          return;
-        }
-        if (!*out.value) {
-          reply.deliver(handlers::db_failure(out.value->error(), reply.request_id()));
+  run_on_database<bool>(
+      self, svc, true,
+      [hash](persistence::connection& conn) {
+        return persistence::accounts::delete_session(conn, hash);
+      },
+      [self, svc, reply](persistence::db_result<bool> gone) {
+        if (!gone) {
+          reply.deliver(handlers::db_failure(gone.error(), reply.request_id()));
           return;
         }
         // The token is dead before the client hears so: no request sent

@@ -1,7 +1,7 @@
 #include "actors/session_loader.hpp"
 
-#include "actors/blocking_pool.hpp"
 #include "actors/credentials.hpp"
+#include "actors/database_work.hpp"
 #include "actors/session.hpp"
 #include "actors/worker.hpp"
 #include "observability/log.hpp"
@@ -112,27 +112,23 @@ caf::behavior session_loader(loader_actor* self, std::shared_ptr<services> svc) 
         if (waiting.size() > 1) {
           return;
         }
-        auto work = [svc, hash]() -> lookup_result {
-          auto lease = svc->database->acquire();
-          if (!lease) {
-            return lease.error();
-          }
-          return persistence::accounts::find_session(**lease, hash, now_ms());
-        };
-        run_blocking<lookup_result>(
-            self, svc->lookup(names::db), svc->db_timeout, false, std::move(work),
-            [self, svc, hash](blocking_outcome<lookup_result> out) {
-              if (!out.value || !*out.value) {
+        run_on_database<std::optional<persistence::session_view>>(
+            self, svc, false,
+            [hash](persistence::connection& conn) {
+              return persistence::accounts::find_session(conn, hash, now_ms());
+            },
+            [self, svc, hash](lookup_result found) {
+              if (!found) {
                 auto calls = take(self, hash);
                 answer_all(calls, 503, "the database is unavailable; try again");
                 return;
               }
-              if (!**out.value) {
+              if (!*found) {
                 auto calls = take(self, hash);
                 answer_all(calls, 401, "the token is not valid; log in again");
                 return;
               }
-              start_session(self, svc, hash, to_info(***out.value));
+              start_session(self, svc, hash, to_info(**found));
             });
       },
       [self](stats_atom) { return current_stats(self, self->state.processed); },
