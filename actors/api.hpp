@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,25 @@ typename Inspector::result_type inspect(Inspector& f, api_request& x) {
            x.if_match, x.request_id, x.trace_id, x.client_address);
 }
 
+/// A response body produced piece by piece (a report download): the gateway
+/// asks for the next piece only after it has written the previous one, so a
+/// slow client holds back the producer instead of filling memory.
+class body_source {
+ public:
+  /// Receives one piece; `last` ends the body. A nullopt piece means the
+  /// producer failed mid-body: the gateway cuts the connection, since the
+  /// status line is already sent.
+  using piece_handler = std::function<void(std::optional<std::string> piece, bool last)>;
+
+  virtual ~body_source() = default;
+
+  /// Produces the next piece and calls `done` once, from any thread.
+  virtual void next(piece_handler done) = 0;
+
+  /// The client went away; no more pieces will be asked for.
+  virtual void cancel() {}
+};
+
 /// A response to an API request; the body is JSON unless content_type says otherwise.
 struct api_response {
   uint16_t status = 200;
@@ -46,12 +66,39 @@ struct api_response {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  ///< Extra headers (ETag, ...).
   std::string workspace_id;                                  ///< For the access log.
+  /// When set, the body comes from here instead of `body` (local to one
+  /// process, never serialized); sent chunked unless content_length is known.
+  std::shared_ptr<body_source> stream;
+  std::optional<uint64_t> content_length;  ///< Total size of a streamed body, if known.
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, api_response& x) {
   return f(x.status, x.content_type, x.body, x.headers, x.workspace_id);
 }
+
+/// Receives a request body piece by piece, for routes whose bodies are too
+/// large to hold in memory (a CSV import). Implemented by the actor layer.
+class body_sink {
+ public:
+  /// Called once per piece: true to get the next piece, false to stop
+  /// reading (the sink then answers, or has answered, through its reply).
+  using ready_handler = std::function<void(bool more)>;
+
+  virtual ~body_sink() = default;
+
+  /// Takes the next piece; calls `ready` once, from any thread, when it can
+  /// take another. The gateway sends nothing more until then.
+  virtual void write(std::string piece, ready_handler ready) = 0;
+
+  /// The body is complete; the sink answers through the reply handle it was
+  /// opened with.
+  virtual void finish() = 0;
+
+  /// The client went away or broke the framing; the sink discards what it
+  /// stored. No response is expected.
+  virtual void abort() = 0;
+};
 
 /// Builds an RFC 9457 problem+json response.
 api_response problem(uint16_t status, std::string_view detail, std::string_view request_id,
@@ -117,6 +164,12 @@ class api_service {
   /// pushing the workspace's events into `sink`; otherwise replies a problem.
   virtual void open_events(api_request request, std::shared_ptr<event_sink> sink,
                            reply_handle reply) = 0;
+
+  /// Opens a streamed request body (`request.body` is empty). Either replies
+  /// at once through `reply` (401, 413, 415, ...) or calls `accept` with the
+  /// sink that takes the pieces and later replies; from any thread.
+  virtual void open_upload(api_request request, reply_handle reply,
+                           std::function<void(std::shared_ptr<body_sink>)> accept) = 0;
 };
 
 }  // namespace sb::actors

@@ -46,6 +46,12 @@ class actor_bridge : public api_service {
     to_session(api_call{std::move(request), std::move(reply), std::move(sink)});
   }
 
+  void open_upload(api_request request, reply_handle reply,
+                   std::function<void(std::shared_ptr<body_sink>)>) override {
+    // TODO: streamed uploads (contacts.import) are not wired to an actor yet.
+    reply.deliver(problem(501, "streamed uploads are not available", request.request_id));
+  }
+
  private:
   void forward(caf::atom_value name, api_call call) {
     auto dest = svc_->lookup(name);

@@ -9,6 +9,7 @@
 #include "actors/supervisor.hpp"
 #include "persistence/repositories/jobs.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -20,17 +21,69 @@ namespace sb::actors {
 /// What a job handler reports: an empty error means the job is done.
 struct job_result {
   std::string error;
+  /// JSON text stored with the completed job and shown by GET /v1/jobs/{id};
+  /// empty for none.
+  std::string result;
+};
+
+/// What one attempt of a job may use. It lives on the database worker that
+/// runs the handler; progress and stopping() are safe to call from there.
+class job_context {
+ public:
+  /// Receives progress reports; set by the job actor.
+  using progress_fn = std::function<void(int64_t done, int64_t total)>;
+
+  job_context(const persistence::jobs::job_record& job, persistence::connection& conn,
+              progress_fn progress, std::shared_ptr<const std::atomic<bool>> stop)
+      : job_(job), conn_(conn), progress_(std::move(progress)), stop_(std::move(stop)) {}
+
+  /// The job being run, as claimed (attempt and lease_owner are this attempt's).
+  const persistence::jobs::job_record& job() const { return job_; }
+
+  /// A connection of the attempt's own; not in a transaction.
+  persistence::connection& conn() { return conn_; }
+
+  /// Reports progress: `done` of `total` units (total 0 when unknown). Cheap:
+  /// the job actor stores and publishes at most a few reports per second.
+  void progress(int64_t done, int64_t total) {
+    if (progress_) {
+      progress_(done, total);
+    }
+  }
+
+  /// True once the job was cancelled or its lease was lost: the handler
+  /// should stop early; whatever it returns is then discarded.
+  bool stopping() const { return stop_ && stop_->load(); }
+
+ private:
+  const persistence::jobs::job_record& job_;
+  persistence::connection& conn_;
+  progress_fn progress_;
+  std::shared_ptr<const std::atomic<bool>> stop_;
 };
 
 /// Runs one attempt of a job on a database worker (blocking is fine there).
-using job_handler =
-    std::function<job_result(const persistence::jobs::job_record&, persistence::connection&)>;
+/// A handler that completes the job itself, in the transaction of its own
+/// writes (jobs::complete with the owner ctx.job().lease_owner), returns
+/// success too; the runner's later complete is then a harmless no-op.
+using job_handler = std::function<job_result(job_context&)>;
 
-/// The job kinds this process runs, with their handlers and time limits.
+/// How a kind of job runs.
+struct job_kind_options {
+  std::chrono::milliseconds timeout{30000};  ///< An attempt running longer fails.
+  /// Attempts of this kind running at once in one process; 0 means only the
+  /// process-wide job_concurrency limits it.
+  size_t concurrency = 0;
+  /// When set, the workspace hears "<prefix>.progress", "<prefix>.completed"
+  /// and "<prefix>.failed" events about these jobs over /v1/events.
+  std::string event_prefix;
+};
+
+/// The job kinds this process runs, with their handlers and options.
 class job_kinds {
  public:
-  /// Registers `kind`; an attempt running longer than `timeout` fails.
-  void add(std::string kind, job_handler handler, std::chrono::milliseconds timeout);
+  /// Registers `kind`.
+  void add(std::string kind, job_handler handler, job_kind_options options = {});
 
   /// The kinds, for claiming only what this process can run.
   std::vector<std::string> names() const;
@@ -38,13 +91,13 @@ class job_kinds {
   /// The handler of `kind`, or nullptr.
   const job_handler* handler(const std::string& kind) const;
 
-  /// The time limit of `kind`.
-  std::chrono::milliseconds timeout(const std::string& kind) const;
+  /// The options of `kind` (defaults for an unknown kind).
+  const job_kind_options& options(const std::string& kind) const;
 
  private:
   struct entry {
     job_handler handler;
-    std::chrono::milliseconds timeout;
+    job_kind_options options;
   };
   std::map<std::string, entry> kinds_;
 };

@@ -126,6 +126,29 @@ void update_metrics(const std::vector<actor_report>& reports) {
   }
 }
 
+// Publishes the queue's depth by kind and state, and how long the oldest due
+// job has waited, so that alerts need not poll /ops/jobs.
+void update_queue_metrics(const persistence::jobs::queue_counts& counts) {
+  static std::mutex mtx;
+  static std::map<std::pair<std::string, std::string>, double> seen;
+  std::lock_guard<std::mutex> guard{mtx};
+  for (auto& [key, n] : seen) {
+    n = 0;
+  }
+  for (const auto& c : counts.by_kind_state) {
+    seen[{c.kind, c.state}] = static_cast<double>(c.count);
+  }
+  auto& reg = observability::metrics();
+  for (const auto& [key, n] : seen) {
+    reg.gauge_of("switchboard_jobs_queued", "Jobs in the queue by kind and state",
+                 {{"kind", key.first}, {"state", key.second}})
+        .set(n);
+  }
+  reg.gauge_of("switchboard_jobs_oldest_waiting_seconds",
+               "How long the oldest due, unclaimed job has waited")
+      .set(static_cast<double>(counts.oldest_waiting_age_ms) / 1000.0);
+}
+
 // The ops token guards everything but readiness; an empty setting disables
 // the endpoints altogether.
 std::optional<api_response> check_ops_token(const services& svc, const api_request& req) {
@@ -281,6 +304,14 @@ caf::behavior ops(ops_actor* self, std::shared_ptr<services> svc) {
               .then([](std::vector<actor_report>& reports) { update_metrics(reports); },
                     [](caf::error&) {});
         }
+        run_on_database<persistence::jobs::queue_counts>(
+            self, svc, false,
+            [](persistence::connection& c) { return persistence::jobs::counts(c, now_ms()); },
+            [](persistence::db_result<persistence::jobs::queue_counts> got) {
+              if (got) {
+                update_queue_metrics(*got);
+              }
+            });
       },
       [self](stats_atom) { return current_stats(self, self->state.processed); },
   };

@@ -17,6 +17,9 @@ struct route {
   std::string_view pattern;  ///< Segments; "{x}" matches one non-empty segment.
   std::string_view name;     ///< Operation name the actors dispatch on.
   actors::access who;
+  /// How the body arrives: held whole up to a size limit, or streamed to the
+  /// service piece by piece (api_service::open_upload).
+  enum class body_kind { buffered, large, streamed } body = body_kind::buffered;
 };
 
 /// Every route the server answers.

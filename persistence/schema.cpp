@@ -139,6 +139,14 @@ CREATE TABLE job_errors (
   job_id {key} PRIMARY KEY,
   applied_at {bigint} NOT NULL
 ))"},
+      // What a job tells its producer: progress while it runs, a JSON result
+      // when it completes, and when it finished (completed, dead or
+      // cancelled). Workspaces list their own jobs by kind, newest first.
+      {5, "job_progress",
+       R"(ALTER TABLE jobs ADD COLUMN progress_done {bigint};
+ALTER TABLE jobs ADD COLUMN progress_total {bigint};
+ALTER TABLE jobs ADD COLUMN result {text};
+CREATE INDEX jobs_by_workspace ON jobs (workspace_id, kind, id))"},
   };
   return steps;
 }

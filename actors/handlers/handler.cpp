@@ -18,6 +18,7 @@ handler find_handler(std::string_view route) {
       {"videos.get", videos_get},           {"videos.update", videos_update},
       {"videos.delete", videos_delete},     {"members.list", members_list},
       {"members.invite", members_invite},   {"jobs.get", jobs_get},
+      {"jobs.cancel", jobs_cancel},
   };
   auto i = table.find(route);
   return i == table.end() ? nullptr : i->second;

@@ -93,5 +93,6 @@ api_response videos_delete(handler_context& ctx);
 api_response members_list(handler_context& ctx);
 api_response members_invite(handler_context& ctx);
 api_response jobs_get(handler_context& ctx);
+api_response jobs_cancel(handler_context& ctx);
 
 }  // namespace sb::actors::handlers

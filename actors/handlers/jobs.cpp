@@ -7,13 +7,25 @@
 #include "actors/handlers/validation.hpp"
 #include "persistence/repositories/jobs.hpp"
 
+#include "observability/metrics.hpp"
+
 #include <unordered_map>
+#include <variant>
 
 namespace sb::actors::handlers {
 
 namespace {
 
 namespace jobs = persistence::jobs;
+
+// Counts what operators do to the dead-letter queue, by action.
+void count_dlq(const char* action, int64_t n = 1) {
+  observability::metrics()
+      .counter_of("switchboard_dlq_actions_total",
+                  "Dead-letter jobs replayed or deleted by operators, by action",
+                  {{"action", action}})
+      .inc(static_cast<double>(n));
+}
 
 json opt_json(const persistence::opt_text& x) {
   return x ? json(*x) : json(nullptr);
@@ -101,6 +113,7 @@ api_response dead_replay(const api_request& req, persistence::connection& conn) 
   if (!*replayed) {
     return problem(404, "no such dead job", req.request_id);
   }
+  count_dlq("replay");
   return json_response(202, json{{"id", req.params.at(0)}, {"state", "available"}}.dump());
 }
 
@@ -134,6 +147,7 @@ api_response dead_replay_all(const api_request& req, persistence::connection& co
       ++replayed;
     }
   }
+  count_dlq("replay", replayed);
   return json_response(
       202,
       json{{"replayed", replayed}, {"kind", kind.empty() ? json(nullptr) : json(kind)}}.dump());
@@ -147,47 +161,91 @@ api_response dead_delete(const api_request& req, persistence::connection& conn) 
   if (!*removed) {
     return problem(404, "no such dead job", req.request_id);
   }
+  count_dlq("delete");
   return no_content();
-}
-
-// The states a workspace member sees: the queue's inner states folded into
-// queued, running, succeeded, failed and cancelled.
-const char* public_status(jobs::job_state s) {
-  switch (s) {
-    case jobs::job_state::running:
-      return "running";
-    case jobs::job_state::completed:
-      return "succeeded";
-    case jobs::job_state::dead:
-      return "failed";
-    case jobs::job_state::cancelled:
-      return "cancelled";
-    default:
-      return "queued";
-  }
 }
 
 }  // namespace
 
-api_response jobs_get(handler_context& ctx) {
+nlohmann::json member_job_view(const jobs::job_record& j) {
+  json progress = nullptr;
+  if (j.progress_done) {
+    progress = {{"done", *j.progress_done}, {"total", j.progress_total.value_or(0)}};
+  }
+  json result = nullptr;
+  if (j.result) {
+    result = json::parse(*j.result, nullptr, false);
+    if (result.is_discarded()) {
+      result = *j.result;
+    }
+  }
+  bool finished = j.state == jobs::job_state::completed || j.state == jobs::job_state::dead ||
+                  j.state == jobs::job_state::cancelled;
+  return {{"id", j.id},
+          {"kind", j.kind},
+          {"status", jobs::public_status(j.state)},
+          {"attempts", j.attempt},
+          {"progress", std::move(progress)},
+          {"result", std::move(result)},
+          {"last_error", opt_json(j.last_error)},
+          {"created_at", rfc3339(j.created_at)},
+          {"updated_at", rfc3339(j.updated_at)},
+          {"finished_at", finished && j.completed_at ? json(rfc3339(*j.completed_at)) : json()}};
+}
+
+namespace {
+
+// Loads a job of the caller's workspace; jobs of other workspaces, and jobs
+// of none, do not exist for a member.
+std::variant<jobs::job_record, api_response> own_job(handler_context& ctx) {
   const auto& rid = ctx.request.request_id;
   auto found = jobs::get(ctx.conn, ctx.request.params.at(0));
   if (!found) {
     return db_failure(found.error(), rid);
   }
-  // Jobs of other workspaces, and jobs of none, do not exist for a member.
   if (!*found || (*found)->job.workspace_id != ctx.session.workspace_id) {
     return problem(404, "no such job", rid);
   }
-  const auto& j = (*found)->job;
-  return json_response(200, json{{"id", j.id},
-                                 {"kind", j.kind},
-                                 {"status", public_status(j.state)},
-                                 {"attempts", j.attempt},
-                                 {"last_error", opt_json(j.last_error)},
-                                 {"created_at", rfc3339(j.created_at)},
-                                 {"updated_at", rfc3339(j.updated_at)}}
-                                .dump());
+  return std::move((*found)->job);
+}
+
+}  // namespace
+
+api_response jobs_get(handler_context& ctx) {
+  auto got = own_job(ctx);
+  if (auto* res = std::get_if<api_response>(&got)) {
+    return std::move(*res);
+  }
+  return json_response(200, member_job_view(std::get<jobs::job_record>(got)).dump());
+}
+
+api_response jobs_cancel(handler_context& ctx) {
+  const auto& rid = ctx.request.request_id;
+  auto got = own_job(ctx);
+  if (auto* res = std::get_if<api_response>(&got)) {
+    return std::move(*res);
+  }
+  auto& job = std::get<jobs::job_record>(got);
+  auto cancelled = jobs::cancel(ctx.conn, job.id, now_ms());
+  if (!cancelled) {
+    return db_failure(cancelled.error(), rid);
+  }
+  auto again = jobs::get(ctx.conn, job.id);
+  if (!again || !*again) {
+    return again ? problem(404, "no such job", rid) : db_failure(again.error(), rid);
+  }
+  auto view = member_job_view((*again)->job);
+  if (!*cancelled) {
+    return problem(
+        409, std::string{"the job already finished: "} + view["status"].get<std::string>(), rid);
+  }
+  observability::metrics()
+      .counter_of("switchboard_jobs_cancelled_total", "Jobs cancelled through the API, by kind",
+                  {{"kind", job.kind}})
+      .inc();
+  // A running attempt notices at its next progress report or lease renewal
+  // and stops; the fence refuses whatever it still tries to write.
+  return json_response(200, view.dump());
 }
 
 ops_job_handler find_ops_job_handler(std::string_view route) {

@@ -1,9 +1,13 @@
 #pragma once
 
-// The operator's view of the job queue: counts, dead letters, replay.
+// The job queue through the API: the operator's view (counts, dead letters,
+// replay) and a workspace member's view of its own jobs.
 
 #include "actors/api.hpp"
 #include "persistence/connection.hpp"
+#include "persistence/repositories/jobs.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <string_view>
 
@@ -15,5 +19,9 @@ using ops_job_handler = api_response (*)(const api_request&, persistence::connec
 
 /// The handler of an ops.jobs / ops.dlq.* route, or nullptr.
 ops_job_handler find_ops_job_handler(std::string_view route);
+
+/// A job as a workspace member sees it: status (queued, running, succeeded,
+/// failed, cancelled), attempts, progress, result and times.
+nlohmann::json member_job_view(const persistence::jobs::job_record& j);
 
 }  // namespace sb::actors::handlers

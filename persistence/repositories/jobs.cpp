@@ -27,7 +27,10 @@ constexpr const char* column_names[] = {"id",
                                         "updated_at",
                                         "completed_at",
                                         "last_error",
-                                        "dead_reason"};
+                                        "dead_reason",
+                                        "progress_done",
+                                        "progress_total",
+                                        "result"};
 
 // The job columns in read()'s order, each with `prefix` ("j." where a join
 // makes bare names ambiguous).
@@ -76,6 +79,9 @@ job_record read(const row& r) {
   j.completed_at = opt_int(r, 14);
   j.last_error = r.opt_text(15);
   j.dead_reason = r.opt_text(16);
+  j.progress_done = opt_int(r, 17);
+  j.progress_total = opt_int(r, 18);
+  j.result = r.opt_text(19);
   return j;
 }
 
@@ -195,6 +201,22 @@ const char* to_string(job_state s) {
   return "available";
 }
 
+const char* public_status(job_state s) {
+  switch (s) {
+    case job_state::available:
+      return "queued";
+    case job_state::running:
+      return "running";
+    case job_state::completed:
+      return "succeeded";
+    case job_state::dead:
+      return "failed";
+    case job_state::cancelled:
+      return "cancelled";
+  }
+  return "queued";
+}
+
 int64_t backoff_ms(int64_t attempt, double u, int64_t cap_ms) {
   // 2^40 s is far past any cap, and shifting further would overflow.
   const int64_t exponent = std::clamp<int64_t>(attempt, 0, 40);
@@ -275,12 +297,21 @@ db_result<bool> renew(connection& conn, std::string_view id, std::string_view ow
                    {now + lease_ms, now, std::string{id}, std::string{owner}}));
 }
 
-db_result<bool> complete(connection& conn, std::string_view id, std::string_view owner,
-                         int64_t now) {
+db_result<bool> complete(connection& conn, std::string_view id, std::string_view owner, int64_t now,
+                         std::string_view result) {
   return detail::touched(conn.execute(
       "UPDATE jobs SET state = 'completed', lease_expires_at = NULL, completed_at = ?, "
-      "updated_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?",
-      {now, now, std::string{id}, std::string{owner}}));
+      "updated_at = ?, result = ? WHERE id = ? AND state = 'running' AND lease_owner = ?",
+      {now, now, result.empty() ? param{} : param{std::string{result}}, std::string{id},
+       std::string{owner}}));
+}
+
+db_result<bool> set_progress(connection& conn, std::string_view id, std::string_view owner,
+                             int64_t done, int64_t total, int64_t now) {
+  return detail::touched(
+      conn.execute("UPDATE jobs SET progress_done = ?, progress_total = ?, updated_at = ? "
+                   "WHERE id = ? AND state = 'running' AND lease_owner = ?",
+                   {done, total, now, std::string{id}, std::string{owner}}));
 }
 
 db_result<fail_outcome> fail(connection& conn, std::string_view id, std::string_view owner,
@@ -307,11 +338,12 @@ db_result<fail_outcome> fail(connection& conn, std::string_view id, std::string_
 
     auto moved = c.execute(
         "UPDATE jobs SET state = ?, run_at = ?, lease_expires_at = NULL, last_error = ?, "
-        "dead_reason = ?, updated_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?",
+        "dead_reason = ?, completed_at = ?, updated_at = ? "
+        "WHERE id = ? AND state = 'running' AND lease_owner = ?",
         {std::string{dead ? "dead" : "available"},
          dead ? now : now + backoff_ms(attempt, u, backoff_cap_ms), std::string{error},
-         dead ? param{std::string{max_attempts_exceeded}} : param{}, now, job_id,
-         std::string{owner}});
+         dead ? param{std::string{max_attempts_exceeded}} : param{}, dead ? param{now} : param{},
+         now, job_id, std::string{owner}});
     if (!moved) {
       return moved.error();
     }
@@ -349,10 +381,11 @@ db_result<int64_t> rescue_expired(connection& conn, int64_t now, int64_t limit) 
       const auto error = "lease of " + r.text(3) + " expired";
       auto moved = c.execute(
           "UPDATE jobs SET state = ?, run_at = ?, lease_expires_at = NULL, last_error = ?, "
-          "dead_reason = ?, updated_at = ? WHERE id = ? AND state = 'running' "
+          "dead_reason = ?, completed_at = ?, updated_at = ? WHERE id = ? AND state = 'running' "
           "AND lease_expires_at <= ?",
           {std::string{dead ? "dead" : "available"}, now, error,
-           dead ? param{std::string{lease_expired_exhausted}} : param{}, now, id, now});
+           dead ? param{std::string{lease_expired_exhausted}} : param{},
+           dead ? param{now} : param{}, now, id, now});
       if (!moved) {
         return moved.error();
       }
@@ -370,9 +403,10 @@ db_result<int64_t> rescue_expired(connection& conn, int64_t now, int64_t limit) 
 
 db_result<bool> cancel(connection& conn, std::string_view id, int64_t now) {
   return detail::touched(
-      conn.execute("UPDATE jobs SET state = 'cancelled', lease_expires_at = NULL, updated_at = ? "
+      conn.execute("UPDATE jobs SET state = 'cancelled', lease_expires_at = NULL, "
+                   "completed_at = ?, updated_at = ? "
                    "WHERE id = ? AND state IN ('available', 'running')",
-                   {now, std::string{id}}));
+                   {now, now, std::string{id}}));
 }
 
 db_result<bool> replay(connection& conn, std::string_view id, int64_t now,
@@ -384,7 +418,8 @@ db_result<bool> replay(connection& conn, std::string_view id, int64_t now,
   // parameter is not resolved the same way by every driver.
   std::string sql =
       "UPDATE jobs SET state = 'available', attempt = 0, run_at = ?, lease_owner = NULL, "
-      "lease_expires_at = NULL, dead_reason = NULL, updated_at = ?";
+      "lease_expires_at = NULL, dead_reason = NULL, completed_at = NULL, progress_done = NULL, "
+      "progress_total = NULL, updated_at = ?";
   std::vector<param> params{now, now};
   if (max_attempts) {
     sql += ", max_attempts = ?";
@@ -418,6 +453,19 @@ db_result<std::vector<job_record>> list_dead(connection& conn, std::string_view 
                                              const page& p) {
   std::string sql = "SELECT " + columns() + " FROM jobs WHERE state = 'dead'";
   std::vector<param> params;
+  if (!kind.empty()) {
+    sql += " AND kind = ?";
+    params.emplace_back(std::string{kind});
+  }
+  detail::add_page(sql, params, p);
+  return detail::read_all(conn.query(sql, params), read);
+}
+
+db_result<std::vector<job_record>> list_for_workspace(connection& conn,
+                                                      std::string_view workspace_id,
+                                                      std::string_view kind, const page& p) {
+  std::string sql = "SELECT " + columns() + " FROM jobs WHERE workspace_id = ?";
+  std::vector<param> params{std::string{workspace_id}};
   if (!kind.empty()) {
     sql += " AND kind = ?";
     params.emplace_back(std::string{kind});

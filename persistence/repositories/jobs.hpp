@@ -38,6 +38,10 @@ enum class job_state { available, running, completed, dead, cancelled };
 /// Names a state ("available", ...).
 const char* to_string(job_state s);
 
+/// The state as producers see it: queued, running, succeeded, failed
+/// (dead), cancelled. A job that failed and waits to retry is queued.
+const char* public_status(job_state s);
+
 /// Attempts a job gets unless its producer says otherwise (Service Bus' default).
 constexpr int64_t default_max_attempts = 10;
 
@@ -83,6 +87,9 @@ struct job_record {
   std::optional<int64_t> completed_at;
   opt_text last_error;
   opt_text dead_reason;
+  std::optional<int64_t> progress_done;   ///< Units done, as the handler last reported.
+  std::optional<int64_t> progress_total;  ///< Units in all; 0 when unknown.
+  opt_text result;                        ///< JSON text stored on completion.
 };
 
 /// One recorded failure of a job.
@@ -143,10 +150,16 @@ db_result<std::vector<job_record>> claim(connection& conn, std::string_view owne
 db_result<bool> renew(connection& conn, std::string_view id, std::string_view owner,
                       int64_t lease_ms, int64_t now);
 
-/// Marks a job `owner` still holds completed; false if the lease was lost.
-/// One statement, so it can commit with the worker's own writes.
-db_result<bool> complete(connection& conn, std::string_view id, std::string_view owner,
-                         int64_t now);
+/// Marks a job `owner` still holds completed, storing `result` (JSON text,
+/// or empty for none); false if the lease was lost. One statement, so it can
+/// commit with the worker's own writes.
+db_result<bool> complete(connection& conn, std::string_view id, std::string_view owner, int64_t now,
+                         std::string_view result = {});
+
+/// Records the progress of a job `owner` still holds; false if the lease was
+/// lost (the job was cancelled or rescued), which tells the worker to stop.
+db_result<bool> set_progress(connection& conn, std::string_view id, std::string_view owner,
+                             int64_t done, int64_t total, int64_t now);
 
 /// Records `error` for a job `owner` still holds, then retries it after
 /// backoff_ms(attempt, u, cap_ms) or, once attempt >= max_attempts, makes it dead.
@@ -160,7 +173,8 @@ db_result<fail_outcome> fail(connection& conn, std::string_view id, std::string_
 db_result<int64_t> rescue_expired(connection& conn, int64_t now, int64_t limit = 1000);
 
 /// Cancels an available or running job; false if it was in neither state.
-/// A running job's owner then loses its lease.
+/// A running job's owner then loses its lease: its renew, set_progress,
+/// complete and fail answer false from then on.
 db_result<bool> cancel(connection& conn, std::string_view id, int64_t now);
 
 /// Makes a dead job available now with its attempts reset and, when given, a
@@ -175,6 +189,11 @@ db_result<queue_counts> counts(connection& conn, int64_t now);
 /// Lists dead jobs newest first, of one kind unless `kind` is empty.
 db_result<std::vector<job_record>> list_dead(connection& conn, std::string_view kind,
                                              const page& p);
+
+/// Lists a workspace's jobs of `kind` newest first (any kind when empty).
+db_result<std::vector<job_record>> list_for_workspace(connection& conn,
+                                                      std::string_view workspace_id,
+                                                      std::string_view kind, const page& p);
 
 /// Finds one job with its error history.
 db_result<std::optional<job_details>> get(connection& conn, std::string_view id);

@@ -41,6 +41,11 @@ const std::string good_token = "good-token";
 /// authorised with good_token.
 class test_service final : public sb::actors::api_service {
  public:
+  void open_upload(api_request req, reply_handle reply,
+                   std::function<void(std::shared_ptr<sb::actors::body_sink>)>) override {
+    reply.deliver(sb::actors::problem(501, "no uploads here", req.request_id));
+  }
+
   void handle(api_request req, reply_handle reply) override {
     if (req.route == "videos.get" && req.params.size() == 1) {
       if (req.params[0] == "never") {

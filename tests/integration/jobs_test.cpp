@@ -81,6 +81,20 @@ TEST_CASE("job actors run queued jobs, and failures end in the dead-letter queue
   CHECK(counts["kinds"]["noop"]["completed"] == 20);
   CHECK(counts["kinds"]["debug.fail"]["dead"] == 1);
 
+  // The same depths reach /metrics within a sampling period.
+  auto deadline0 = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  auto scraped = ops.get("/metrics").body;
+  while (scraped.find(R"(switchboard_jobs_queued{kind="noop",state="completed"} 20)") ==
+             std::string::npos &&
+         std::chrono::steady_clock::now() < deadline0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    scraped = ops.get("/metrics").body;
+  }
+  CHECK_THAT(scraped,
+             Catch::Contains(R"(switchboard_jobs_queued{kind="noop",state="completed"} 20)"));
+  CHECK_THAT(scraped, Catch::Contains("switchboard_jobs_oldest_waiting_seconds"));
+  CHECK_THAT(scraped, Catch::Contains(R"(switchboard_job_duration_seconds_count{kind="noop"} 20)"));
+
   // The dead letter keeps its payload, reason and error history.
   auto dead = ops.get("/ops/dlq?kind=debug.fail").json();
   REQUIRE(dead["items"].size() == 1);
@@ -207,4 +221,166 @@ TEST_CASE("members see their workspace's jobs and no one else's") {
   CHECK(got.json()["attempts"] == 1);
   CHECK(bob.get("/v1/jobs/" + j.id).status == 404);
   CHECK(alice.get("/v1/jobs/" + job_id(8)).status == 404);
+}
+
+namespace {
+
+// Signs up a member of a new workspace; returns the client and workspace id.
+std::pair<api_client, std::string> sign_up(uint16_t port, const std::string& email) {
+  api_client c{port};
+  auto r = c.post(
+      "/v1/auth/signup",
+      {{"email", email}, {"password", "a long password"}, {"name", "Jobs"}, {"workspace", email}});
+  REQUIRE(r.status == 201);
+  c.token(r.json()["token"].get<std::string>());
+  return {c, r.json()["workspace"]["id"].get<std::string>()};
+}
+
+void enqueue_slow(sb::persistence::connection& conn, const std::string& id,
+                  const std::string& workspace, int steps, int step_ms, int64_t run_at = 0) {
+  jobs::new_job j;
+  j.id = id;
+  j.kind = "debug.slow";
+  j.workspace_id = workspace;
+  j.payload = json{{"steps", steps}, {"step_ms", step_ms}}.dump();
+  j.run_at = run_at;
+  require_ok(jobs::enqueue(conn, j, now_ms()));
+}
+
+// Polls GET /v1/jobs/{id} until `done(view)` or the deadline.
+json wait_for_job(api_client& c, const std::string& id,
+                  const std::function<bool(const json&)>& done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto view = c.get("/v1/jobs/" + id).json();
+  while (!done(view) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    view = c.get("/v1/jobs/" + id).json();
+  }
+  return view;
+}
+
+// The value of a counter sample in the Prometheus text, 0 when absent.
+double metric(api_client& c, const std::string& sample) {
+  auto text = c.get("/metrics").body;
+  auto at = text.find(sample + " ");
+  return at == std::string::npos ? 0.0 : std::stod(text.substr(at + sample.size() + 1));
+}
+
+}  // namespace
+
+TEST_CASE("a member sees a job's progress and result, and cancels queued and running jobs") {
+  auto db = temp_sqlite_database();
+  server_process srv{{{"SWITCHBOARD_DATABASE", db},
+                      {"SWITCHBOARD_DEBUG_ROUTES", "true"},
+                      {"SWITCHBOARD_PASSWORD_HASH", "minimum"}}};
+  auto [alice, ws] = sign_up(srv.port(), "alice@example.com");
+  auto [bob, bob_ws] = sign_up(srv.port(), "bob@example.com");
+  auto conn = connect(db);
+
+  // A short job finishes with its result and full progress.
+  enqueue_slow(*conn, job_id(1), ws, 3, 10);
+  auto done =
+      wait_for_job(alice, job_id(1), [](const json& v) { return v["status"] == "succeeded"; });
+  INFO(done.dump());
+  CHECK(done["status"] == "succeeded");
+  CHECK(done["result"]["steps"] == 3);
+  CHECK(done["progress"]["done"] == 3);
+  CHECK(done["progress"]["total"] == 3);
+  CHECK(done["finished_at"].is_string());
+  CHECK(alice.del("/v1/jobs/" + job_id(1)).status == 409);
+
+  // A running job shows progress, then stops soon after its cancellation.
+  enqueue_slow(*conn, job_id(2), ws, 400, 50);
+  auto running = wait_for_job(alice, job_id(2), [](const json& v) {
+    return v["progress"].is_object() && v["progress"]["done"].get<int>() >= 2;
+  });
+  INFO(running.dump());
+  CHECK(running["status"] == "running");
+  CHECK(running["progress"]["total"] == 400);
+  CHECK(bob.del("/v1/jobs/" + job_id(2)).status == 404);
+  auto cancelled = alice.del("/v1/jobs/" + job_id(2));
+  CHECK(cancelled.status == 200);
+  CHECK(cancelled.json()["status"] == "cancelled");
+  api_client probe{srv.port()};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (metric(probe, R"(switchboard_jobs_total{kind="debug.slow",outcome="lease_lost"})") < 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(metric(probe, R"(switchboard_jobs_total{kind="debug.slow",outcome="lease_lost"})") == 1);
+  auto after = alice.get("/v1/jobs/" + job_id(2)).json();
+  CHECK(after["status"] == "cancelled");
+  CHECK(after["progress"]["done"].get<int>() < 400);
+
+  // A queued job is cancelled before it ever runs.
+  enqueue_slow(*conn, job_id(3), ws, 1, 1, now_ms() + 3'600'000);
+  CHECK(alice.del("/v1/jobs/" + job_id(3)).json()["status"] == "cancelled");
+  CHECK(alice.get("/v1/jobs/" + job_id(3)).json()["attempts"] == 0);
+}
+
+TEST_CASE("a kind's concurrency limit holds: one debug.slow job runs at a time") {
+  auto db = temp_sqlite_database();
+  server_process srv{{{"SWITCHBOARD_DATABASE", db},
+                      {"SWITCHBOARD_DEBUG_ROUTES", "true"},
+                      {"SWITCHBOARD_OPS_TOKEN", ops_token},
+                      {"SWITCHBOARD_JOB_CONCURRENCY", "8"}}};
+  api_client ops{srv.port()};
+  ops.token(ops_token);
+  auto conn = connect(db);
+  for (int i = 0; i < 4; ++i) {
+    enqueue_slow(*conn, job_id(i), "", 4, 50);
+  }
+  // noop jobs share the process-wide room and are not held back.
+  for (int i = 10; i < 30; ++i) {
+    enqueue(*conn, job_id(i), "noop");
+  }
+  int most_running = 0;
+  auto counts = wait_for_counts(ops, [&](const json& c) {
+    most_running = std::max(most_running, c["kinds"]["debug.slow"].value("running", 0));
+    return c["kinds"]["debug.slow"].value("completed", 0) == 4;
+  });
+  INFO(counts.dump());
+  CHECK(counts["kinds"]["debug.slow"]["completed"] == 4);
+  CHECK(counts["kinds"]["noop"]["completed"] == 20);
+  CHECK(most_running == 1);
+}
+
+TEST_CASE("two server processes on one PostgreSQL share the queue and never run a job twice") {
+  test_database db{database_kind::postgresql};
+  std::map<std::string, std::string> env = {{"SWITCHBOARD_DATABASE", db.connection_string()},
+                                            {"SWITCHBOARD_DEBUG_ROUTES", "true"},
+                                            {"SWITCHBOARD_OPS_TOKEN", ops_token},
+                                            {"SWITCHBOARD_JOB_CONCURRENCY", "8"}};
+  server_process a{env};
+  server_process b{env};
+  auto conn = connect(db.connection_string());
+  require_ok(conn->begin());
+  for (int i = 0; i < 1000; ++i) {
+    enqueue(*conn, job_id(i), "debug.effect");
+  }
+  require_ok(conn->commit());
+
+  api_client ops{a.port()};
+  ops.token(ops_token);
+  auto counts = wait_for_counts(
+      ops, [](const json& c) { return c["kinds"]["debug.effect"].value("completed", 0) == 1000; });
+  INFO(counts.dump());
+  CHECK(counts["kinds"]["debug.effect"]["completed"] == 1000);
+
+  // Each job was claimed once (a second claim would add an attempt), and
+  // each effect was applied once.
+  auto attempts = require_ok(conn->query(
+      "SELECT MIN(attempt), MAX(attempt) FROM jobs WHERE kind = ?", {std::string{"debug.effect"}}));
+  CHECK(attempts.at(0).int64(0) == 1);
+  CHECK(attempts.at(0).int64(1) == 1);
+  auto effects = require_ok(conn->query("SELECT COUNT(*) FROM debug_job_effects"));
+  CHECK(effects.at(0).int64(0) == 1000);
+
+  // Both processes took part.
+  api_client pa{a.port()}, pb{b.port()};
+  auto done_a = metric(pa, R"(switchboard_jobs_total{kind="debug.effect",outcome="completed"})");
+  auto done_b = metric(pb, R"(switchboard_jobs_total{kind="debug.effect",outcome="completed"})");
+  CHECK(done_a > 0);
+  CHECK(done_b > 0);
+  CHECK(done_a + done_b == 1000);
 }

@@ -340,6 +340,72 @@ TEST_CASE("a stale owner cannot complete, renew or fail after a rescue or a canc
   }
 }
 
+TEST_CASE("a running job's owner records progress and a result; others and late calls cannot") {
+  auto kind = GENERATE(each_database());
+  CAPTURE(kind);
+  queue_db q{kind};
+  auto& c = *q.conn;
+  require_ok(enqueue(c, make_job(job_id(1)), t0));
+  REQUIRE(require_ok(claim(c, "owner", {"email"}, 1, lease, t0)).size() == 1);
+
+  CHECK(require_ok(set_progress(c, job_id(1), "owner", 40, 100, t0 + 1)));
+  CHECK_FALSE(require_ok(set_progress(c, job_id(1), "intruder", 99, 100, t0 + 1)));
+  auto mid = must_get(c, job_id(1)).job;
+  CHECK(mid.progress_done == std::optional<int64_t>{40});
+  CHECK(mid.progress_total == std::optional<int64_t>{100});
+  CHECK(public_status(mid.state) == std::string{"running"});
+
+  CHECK(require_ok(complete(c, job_id(1), "owner", t0 + 2, R"({"rows":7})")));
+  auto done = must_get(c, job_id(1)).job;
+  CHECK(done.result == opt_text{R"({"rows":7})"});
+  CHECK(done.completed_at == std::optional<int64_t>{t0 + 2});
+  CHECK(public_status(done.state) == std::string{"succeeded"});
+  CHECK_FALSE(require_ok(set_progress(c, job_id(1), "owner", 100, 100, t0 + 3)));
+}
+
+TEST_CASE("a workspace lists its own jobs of a kind, newest first, page by page") {
+  auto kind = GENERATE(each_database());
+  CAPTURE(kind);
+  queue_db q{kind};
+  auto& c = *q.conn;
+  require_ok(c.execute("INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)",
+                       {std::string{"ws-a"}, std::string{"A"}, t0}));
+  require_ok(c.execute("INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)",
+                       {std::string{"ws-b"}, std::string{"B"}, t0}));
+  for (int i = 1; i <= 5; ++i) {
+    auto j = make_job(job_id(i), i == 5 ? "other" : "report");
+    j.workspace_id = i == 4 ? "ws-b" : "ws-a";
+    require_ok(enqueue(c, j, t0));
+  }
+  auto first = require_ok(list_for_workspace(c, "ws-a", "report", {2, ""}));
+  CHECK(ids_of(first) == std::vector<std::string>{job_id(3), job_id(2)});
+  auto rest = require_ok(list_for_workspace(c, "ws-a", "report", {2, job_id(2)}));
+  CHECK(ids_of(rest) == std::vector<std::string>{job_id(1)});
+  auto any = require_ok(list_for_workspace(c, "ws-a", "", {10, ""}));
+  CHECK(any.size() == 4);
+}
+
+TEST_CASE("a dead or cancelled job records when it finished; a replay clears it") {
+  auto kind = GENERATE(each_database());
+  CAPTURE(kind);
+  queue_db q{kind};
+  auto& c = *q.conn;
+  auto j = make_job(job_id(1));
+  j.max_attempts = 1;
+  require_ok(enqueue(c, j, t0));
+  REQUIRE(require_ok(claim(c, "w", {"email"}, 1, lease, t0)).size() == 1);
+  REQUIRE(require_ok(fail(c, job_id(1), "w", "boom", t0 + 5, 0.0)) == fail_outcome::dead);
+  CHECK(must_get(c, job_id(1)).job.completed_at == std::optional<int64_t>{t0 + 5});
+  CHECK(public_status(job_state::dead) == std::string{"failed"});
+  REQUIRE(require_ok(replay(c, job_id(1), t0 + 6)));
+  CHECK_FALSE(must_get(c, job_id(1)).job.completed_at.has_value());
+  CHECK(public_status(job_state::available) == std::string{"queued"});
+
+  require_ok(enqueue(c, make_job(job_id(2)), t0));
+  REQUIRE(require_ok(cancel(c, job_id(2), t0 + 7)));
+  CHECK(must_get(c, job_id(2)).job.completed_at == std::optional<int64_t>{t0 + 7});
+}
+
 TEST_CASE("a job enqueued in a transaction exists only if the transaction commits") {
   auto kind = GENERATE(each_database());
   CAPTURE(kind);
