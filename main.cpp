@@ -20,6 +20,8 @@ sb::gateway::server_options server_options_of(const sb::config::settings& s) {
   o.port = s.listen_port;
   o.threads = s.http_threads;
   o.body_limit = s.body_limit;
+  o.large_body_limit = s.large_body_limit;
+  o.upload_limit = s.upload_limit;
   o.header_limit = s.header_limit;
   o.url_limit = s.url_limit;
   o.read_timeout = s.read_timeout;

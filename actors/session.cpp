@@ -112,7 +112,7 @@ void run_handler(session_actor* self, const std::shared_ptr<services>& svc, api_
       if (!lease) {
         return {handlers::db_failure(lease.error(), request.request_id), {}};
       }
-      handlers::handler_context ctx{request, info, **lease, svc->settings, {}, password_hash};
+      handlers::handler_context ctx{request, info, **lease, svc->settings, {}, password_hash, svc};
       auto res = fn(ctx);
       if ((*lease)->broken() && attempt < attempts) {
         continue;

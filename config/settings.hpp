@@ -40,6 +40,8 @@ struct settings {
 
   // Protocol limits.
   size_t body_limit = 1024 * 1024;
+  size_t large_body_limit = 16 * 1024 * 1024;  ///< Routes that take batches.
+  size_t upload_limit = 100 * 1024 * 1024;     ///< Streamed uploads (a CSV import).
   size_t header_limit = 16 * 1024;
   size_t url_limit = 8 * 1024;
   std::chrono::milliseconds read_timeout{10000};

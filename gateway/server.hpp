@@ -19,6 +19,8 @@ struct server_options {
   uint16_t port = 8080;                              ///< 0 picks a free port.
   size_t threads = 1;                                ///< Asio threads.
   size_t body_limit = 1024 * 1024;                   ///< Larger bodies get 413.
+  size_t large_body_limit = 16 * 1024 * 1024;        ///< The same for batch routes.
+  uint64_t upload_limit = 100 * 1024 * 1024;         ///< The same for streamed uploads.
   size_t header_limit = 16 * 1024;                   ///< Larger header blocks get 431.
   size_t url_limit = 8 * 1024;                       ///< Longer targets get 414.
   std::chrono::milliseconds read_timeout{10000};     ///< A request must arrive within this.

@@ -11,10 +11,15 @@
 #include "config/settings.hpp"
 #include "persistence/connection.hpp"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace sb::actors {
+struct services;
+}  // namespace sb::actors
 
 namespace sb::actors::handlers {
 
@@ -28,6 +33,9 @@ struct handler_context {
   /// The argon2id hash of the body's "password", made beforehand on the
   /// crypto pool by routes that need one (see needs_password_hash).
   std::optional<std::string> password_hash = {};
+  /// The process's shared services, for handlers that start work which
+  /// outlives them (a streamed download reading on the db pool).
+  std::shared_ptr<services> svc = {};
 };
 
 /// Tells whether `route` takes a password to hash before its handler runs.
