@@ -94,6 +94,18 @@ struct video_record {
   int64_t updated_at = 0;
 };
 
+/// One viewing event of a video; its id is chosen by the client, unique per workspace.
+struct video_view_record {
+  std::string workspace_id;
+  std::string id;
+  std::string video_id;
+  opt_text contact_id;
+  std::string event;  ///< play, progress or complete.
+  double seconds_watched = 0;
+  int64_t occurred_at = 0;  ///< Unix ms.
+  int64_t created_at = 0;
+};
+
 /// Keyset pagination: newest first, rows with ids below `before_id`.
 struct page {
   size_t limit = 50;

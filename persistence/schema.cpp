@@ -147,6 +147,31 @@ CREATE TABLE job_errors (
 ALTER TABLE jobs ADD COLUMN progress_total {bigint};
 ALTER TABLE jobs ADD COLUMN result {text};
 CREATE INDEX jobs_by_workspace ON jobs (workspace_id, kind, id))"},
+      // Viewing events (POST /v1/videos/{id}/views, /v1/activity/batch) and
+      // the stored results of report jobs. A client picks each event's id, so
+      // a retried event hits the primary key and is ignored. Reports scan a
+      // workspace's events by time; deleting a video deletes its events.
+      {6, "engagement",
+       R"(CREATE TABLE video_views (
+  workspace_id {key} NOT NULL,
+  id {key} NOT NULL,
+  video_id {key} NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+  contact_id {key},
+  event {key} NOT NULL,
+  seconds_watched {real} NOT NULL,
+  occurred_at {bigint} NOT NULL,
+  created_at {bigint} NOT NULL,
+  PRIMARY KEY (workspace_id, id)
+);
+CREATE INDEX video_views_by_time ON video_views (workspace_id, occurred_at);
+CREATE INDEX video_views_by_video ON video_views (video_id, occurred_at);
+ALTER TABLE videos ADD COLUMN duration_seconds {bigint};
+CREATE TABLE report_chunks (
+  job_id {key} NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  seq {bigint} NOT NULL,
+  data {text} NOT NULL,
+  PRIMARY KEY (job_id, seq)
+))"},
   };
   return steps;
 }
