@@ -2,6 +2,11 @@
 // answers protocol errors and the gateway's own endpoints, routes everything
 // else to the api_service and writes the replies in order. The WebSocket
 // upgrade of /v1/events is handed to ws_session.cpp.
+//
+// Bodies come in three sizes (route::body_kind): most are held whole up to
+// body_limit, batch routes up to large_body_limit, and uploads are streamed
+// piece by piece into a body_sink, reading the next piece only when the sink
+// took the last. Responses with a body_source are written the same way.
 
 #include "gateway/detail/server_state.hpp"
 #include "gateway/detail/websocket.hpp"
@@ -18,11 +23,14 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -169,18 +177,36 @@ class http_session final : public tracked_session,
     method_ = "OTHER";
     path_.clear();
     route_ = route_unmatched;
+    match_ = {};
+    streamed_body_ = false;
+    expect_continue_ = false;
 
     // The start line counts against header_limit in Beast, so the parser
-    // gets room for both and check_header() tells 414 from 431 itself.
+    // gets room for both and check_header() tells 414 from 431 itself. The
+    // body limit depends on the route: check_header() narrows this one.
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(opts_.header_limit + opts_.url_limit));
-    parser_->body_limit(opts_.body_limit);
+    parser_->body_limit(largest_body_limit());
     parse();
+  }
+
+  uint64_t largest_body_limit() const {
+    return std::max<uint64_t>({opts_.body_limit, opts_.large_body_limit, opts_.upload_limit});
+  }
+
+  uint64_t body_limit_of(const route* r) const {
+    if (r == nullptr || r->body == route::body_kind::buffered) {
+      return opts_.body_limit;
+    }
+    return r->body == route::body_kind::large ? opts_.large_body_limit : opts_.upload_limit;
   }
 
   // Feeds buffered bytes to the parser until the request is complete, more
   // bytes are needed, or the request is refused.
   void parse() {
+    if (sink_) {
+      return pump_upload();
+    }
     for (;;) {
       if (parser_->is_done()) {
         return on_request();
@@ -212,8 +238,9 @@ class http_session final : public tracked_session,
   }
 
   void read_more() {
-    // The whole request must arrive within read_timeout of its first byte.
-    if (!read_deadline_armed_) {
+    // The whole request must arrive within read_timeout of its first byte; a
+    // streamed upload instead within read_timeout of its last piece.
+    if (!read_deadline_armed_ || sink_) {
       read_deadline_armed_ = true;
       stream_.expires_never();
       arm_deadline(opts_.read_timeout, [](http_session& self) {
@@ -230,6 +257,7 @@ class http_session final : public tracked_session,
 
   void on_read_more(error_code ec, size_t n) {
     if (timed_out_) {
+      abort_upload();
       return reply_error(408, "the request was not received in time", true);
     }
     if (ec) {
@@ -264,8 +292,24 @@ class http_session final : public tracked_session,
         return false;
       }
     }
-    if (!parser_->is_done() &&
-        beast::iequals(req[http::field::expect], std::string_view{"100-continue"})) {
+
+    // The route decides the body limit, checked here before any body byte.
+    match_ = match_route(req.method_string(), path_);
+    auto limit = body_limit_of(match_.found);
+    auto declared = parser_->content_length();
+    if (declared && *declared > limit) {
+      reply_error(413, "the request body is too large", true);
+      return false;
+    }
+    parser_->body_limit(limit);
+
+    expect_continue_ = !parser_->is_done() &&
+                       beast::iequals(req[http::field::expect], std::string_view{"100-continue"});
+    if (match_.found && match_.found->body == route::body_kind::streamed) {
+      open_upload();
+      return false;
+    }
+    if (expect_continue_) {
       send_continue();
       return false;
     }
@@ -288,6 +332,7 @@ class http_session final : public tracked_session,
   }
 
   void on_parse_error(error_code ec) {
+    abort_upload();
     // Fields parsed before the error still name the request (e.g. for a 413
     // on Content-Length, which Beast reports as soon as the header is read).
     if (request_id_.empty()) {
@@ -342,8 +387,6 @@ class http_session final : public tracked_session,
     }
     const auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
-    auto target = req.target();
-    auto query_pos = target.find('?');
 
     // 1. The gateway's own endpoints: no actor involved.
     if (req.method() == http::verb::get && path_ == "/healthz") {
@@ -356,8 +399,11 @@ class http_session final : public tracked_session,
                    observability::metrics().render());
     }
 
-    // 2. Routing.
-    auto match = match_route(req.method_string(), path_);
+    // 2. Routing (done by check_header, unless the header was never checked).
+    if (!header_checked_) {
+      match_ = match_route(req.method_string(), path_);
+    }
+    auto& match = match_;
     if (!match.found) {
       if (match.allow.empty()) {
         return reply_error(404, "no route for " + path_, false);
@@ -369,20 +415,7 @@ class http_session final : public tracked_session,
     route_ = match.found->name;
 
     // 3. The request as the actors see it.
-    actors::api_request ar;
-    ar.method = std::string{req.method_string()};
-    ar.route = std::string{match.found->name};
-    ar.path = path_;
-    ar.params = std::move(match.params);
-    if (query_pos != std::string_view::npos) {
-      ar.query = parse_query(target.substr(query_pos + 1));
-    }
-    ar.content_type = media_type(req[http::field::content_type]);
-    ar.token = bearer_token(req[http::field::authorization]);
-    ar.if_match = std::string{req[http::field::if_match]};
-    ar.request_id = request_id_;
-    ar.trace_id = trace_id_;
-    ar.client_address = client_address_;
+    auto ar = routed_request();
     ar.body = std::move(parser_->get().body());
 
     if (match.found->name == "events.stream") {
@@ -396,6 +429,161 @@ class http_session final : public tracked_session,
     auto reply = new_reply_handle();
     arm_handler_timeout();
     state_->service.handle(std::move(ar), std::move(reply));
+  }
+
+  // The routed request as the actors see it, without its body.
+  actors::api_request routed_request() {
+    const auto& req = parser_->get();
+    auto target = req.target();
+    auto query_pos = target.find('?');
+    actors::api_request ar;
+    ar.method = std::string{req.method_string()};
+    ar.route = std::string{match_.found->name};
+    ar.path = path_;
+    ar.params = std::move(match_.params);
+    if (query_pos != std::string_view::npos) {
+      ar.query = parse_query(target.substr(query_pos + 1));
+    }
+    ar.content_type = media_type(req[http::field::content_type]);
+    ar.token = bearer_token(req[http::field::authorization]);
+    ar.if_match = std::string{req[http::field::if_match]};
+    ar.request_id = request_id_;
+    ar.trace_id = trace_id_;
+    ar.client_address = client_address_;
+    return ar;
+  }
+
+  // --- Streamed uploads ----------------------------------------------------
+
+  // A streamed route: the service authorises and opens a sink before any body
+  // byte is read, so a refused upload costs the client one round trip (with
+  // Expect: 100-continue) and us nothing.
+  void open_upload() {
+    phase_ = phase::handling;
+    streamed_body_ = true;
+    keep_alive_ = parser_->get().keep_alive();
+    route_ = match_.found->name;
+    if (match_.found->who == actors::access::session &&
+        bearer_token(parser_->get()[http::field::authorization]).empty()) {
+      close_after_ = true;  // The body stays unread.
+      return reply_unauthorized();
+    }
+    auto ar = routed_request();
+    auto reply = new_reply_handle();
+    auto seq = exchange_;
+    auto accept = [gate = state_->gate, weak = weak_from_this(),
+                   seq](std::shared_ptr<actors::body_sink> sink) {
+      bool posted = gate->run_if_open([&] {
+        auto self = weak.lock();
+        if (!self) {
+          return false;
+        }
+        net::post(self->strand_, [self, seq, sink] { self->on_upload_accepted(seq, sink); });
+        return true;
+      });
+      if (!posted) {
+        sink->abort();
+      }
+    };
+    arm_handler_timeout();
+    state_->service.open_upload(std::move(ar), std::move(reply), std::move(accept));
+  }
+
+  void on_upload_accepted(uint64_t seq, std::shared_ptr<actors::body_sink> sink) {
+    if (seq != exchange_ || phase_ != phase::handling) {
+      return sink->abort();  // Answered or timed out meanwhile.
+    }
+    cancel_deadline();
+    sink_ = std::move(sink);
+    parser_->eager(true);
+    if (expect_continue_) {
+      return send_continue();
+    }
+    pump_upload();
+  }
+
+  // Moves parsed body bytes into the sink one piece at a time; reads from the
+  // socket only when the sink has taken the previous piece.
+  void pump_upload() {
+    for (;;) {
+      auto& body = parser_->get().body();
+      if (!body.empty()) {
+        std::string piece;
+        piece.swap(body);
+        return write_piece(std::move(piece));
+      }
+      if (parser_->is_done()) {
+        return finish_upload();
+      }
+      if (buffer_.size() == 0) {
+        return read_more();
+      }
+      error_code ec;
+      size_t n = parser_->put(buffer_.data(), ec);
+      buffer_.consume(n);
+      if (ec == http::error::need_more) {
+        if (parser_->get().body().empty()) {
+          return read_more();
+        }
+        continue;
+      }
+      if (ec) {
+        return on_parse_error(ec);
+      }
+    }
+  }
+
+  void write_piece(std::string piece) {
+    if (read_deadline_armed_) {
+      cancel_deadline();
+    }
+    arm_deadline(opts_.handler_timeout, [](http_session& self) {
+      self.abort_upload();
+      self.reply_error(504, "the upload was not stored in time", true);
+    });
+    auto seq = exchange_;
+    auto ready = [gate = state_->gate, weak = weak_from_this(), seq](bool more) {
+      gate->run_if_open([&] {
+        auto self = weak.lock();
+        if (!self) {
+          return false;
+        }
+        net::post(self->strand_, [self, seq, more] { self->on_piece_taken(seq, more); });
+        return true;
+      });
+    };
+    sink_->write(std::move(piece), std::move(ready));
+  }
+
+  void on_piece_taken(uint64_t seq, bool more) {
+    if (seq != exchange_ || !sink_) {
+      return;
+    }
+    cancel_deadline();
+    if (!more) {
+      // The sink stopped the upload and answers through its reply.
+      sink_.reset();
+      close_after_ = true;
+      return arm_handler_timeout();
+    }
+    pump_upload();
+  }
+
+  void finish_upload() {
+    auto sink = std::move(sink_);
+    arm_handler_timeout();
+    sink->finish();
+  }
+
+  // Tells the sink the upload failed, and retires the exchange so that a late
+  // reply from the sink is dropped.
+  void abort_upload() {
+    if (!sink_) {
+      return;
+    }
+    auto sink = std::move(sink_);
+    ++exchange_;
+    sink->abort();
   }
 
   // GET /v1/events: the actors authorise, and a 101 reply turns this
@@ -462,6 +650,14 @@ class http_session final : public tracked_session,
     if (upgrade_) {
       return on_events_reply(std::move(res));
     }
+    if (streamed_body_ && !parser_->is_done()) {
+      // An upload answered before its end (refused, or failed): no more of
+      // its body is read, so the connection cannot carry another request.
+      if (sink_) {
+        sink_.reset();
+      }
+      close_after_ = true;
+    }
     send(std::move(res));
   }
 
@@ -510,6 +706,9 @@ class http_session final : public tracked_session,
     if (res.status < 200 || res.status > 599) {
       res = actors::problem(500, "the handler produced an invalid status", request_id_);
     }
+    if (res.stream && res.status != 204 && res.status != 304) {
+      return send_stream(std::move(res));
+    }
     res_ = {};
     res_.version(11);
     res_.result(res.status);
@@ -546,6 +745,147 @@ class http_session final : public tracked_session,
       return close_after_ && !state_->stopping ? linger() : close();
     }
     wait_request();
+  }
+
+  // --- Streamed responses ---------------------------------------------------
+
+  // Writes the header, then asks the source for one piece at a time: the next
+  // piece is asked for only once the previous one is on the wire.
+  void send_stream(actors::api_response res) {
+    source_ = std::move(res.stream);
+    sres_.emplace();
+    sres_->version(11);
+    sres_->result(res.status);
+    sres_->set(http::field::content_type, res.content_type);
+    sres_->set("X-Request-Id", request_id_);
+    sres_->set(http::field::cache_control, "no-store");
+    for (auto& [name, value] : res.headers) {
+      sres_->insert(name, value);
+    }
+    sres_->keep_alive(keep_alive_ && !close_after_ && !state_->stopping);
+    if (res.content_length) {
+      sres_->content_length(*res.content_length);
+    } else {
+      sres_->chunked(true);
+    }
+    sres_->body().data = nullptr;
+    sres_->body().more = true;
+    stream_declared_ = res.content_length;
+    stream_sent_ = 0;
+    stream_last_ = false;
+    status_ = res.status;
+    bytes_ = res.content_length.value_or(0);
+    workspace_id_ = std::move(res.workspace_id);
+    record();
+
+    serializer_.emplace(*sres_);
+    stream_.expires_after(opts_.read_timeout);
+    http::async_write_header(stream_, *serializer_,
+                             [self = shared_from_this()](error_code ec, size_t) {
+                               if (ec) {
+                                 return self->close();
+                               }
+                               self->next_piece();
+                             });
+  }
+
+  void next_piece() {
+    arm_deadline(opts_.handler_timeout, [](http_session& self) {
+      SB_LOG(gateway, warn, (observability::log_context{self.request_id_, self.trace_id_}),
+             "a streamed response stalled; closing the connection");
+      self.close();
+    });
+    auto seq = ++piece_seq_;
+    source_->next([gate = state_->gate, weak = weak_from_this(), seq](
+                      std::optional<std::string> piece, bool last) {
+      gate->run_if_open([&] {
+        auto self = weak.lock();
+        if (!self) {
+          return false;
+        }
+        net::post(self->strand_, [self, seq, piece = std::move(piece), last]() mutable {
+          self->on_piece(seq, std::move(piece), last);
+        });
+        return true;
+      });
+    });
+  }
+
+  void on_piece(uint64_t seq, std::optional<std::string> piece, bool last) {
+    if (seq != piece_seq_ || !source_) {
+      return;
+    }
+    cancel_deadline();
+    if (!piece) {
+      // The status line is out: cutting the connection is the only way left
+      // to tell the client that the body is incomplete.
+      SB_LOG(gateway, warn, (observability::log_context{request_id_, trace_id_}),
+             "a streamed response failed after {} bytes; closing the connection", stream_sent_);
+      return close();
+    }
+    piece_ = std::move(*piece);
+    stream_sent_ += piece_.size();
+    stream_last_ = last;
+    if (stream_declared_ &&
+        (stream_sent_ > *stream_declared_ || (last && stream_sent_ != *stream_declared_))) {
+      SB_LOG(gateway, err, (observability::log_context{request_id_, trace_id_}),
+             "a streamed response has {} bytes, not the {} it declared", stream_sent_,
+             *stream_declared_);
+      return close();
+    }
+    if (piece_.empty()) {
+      return last ? write_piece_end() : next_piece();
+    }
+    sres_->body().data = piece_.data();
+    sres_->body().size = piece_.size();
+    sres_->body().more = true;
+    stream_.expires_after(opts_.read_timeout);
+    http::async_write(
+        stream_, *serializer_,
+        beast::bind_front_handler(&http_session::on_piece_written, shared_from_this()));
+  }
+
+  void write_piece_end() {
+    sres_->body().data = nullptr;
+    sres_->body().size = 0;
+    sres_->body().more = false;
+    stream_last_ = false;
+    stream_.expires_after(opts_.read_timeout);
+    http::async_write(
+        stream_, *serializer_,
+        beast::bind_front_handler(&http_session::on_piece_written, shared_from_this()));
+  }
+
+  void on_piece_written(error_code ec, size_t) {
+    // need_buffer: the piece is out and the serializer wants the next one.
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec) {
+      return close();
+    }
+    if (serializer_->is_done()) {
+      bool keep = sres_->keep_alive();
+      source_.reset();  // Finished: nothing to cancel.
+      end_stream();
+      return keep ? wait_request() : close();
+    }
+    if (stream_last_) {
+      return write_piece_end();
+    }
+    next_piece();
+  }
+
+  // Drops the response stream; a source that did not finish is cancelled.
+  void end_stream() {
+    auto source = std::move(source_);
+    serializer_.reset();
+    sres_.reset();
+    piece_.clear();
+    ++piece_seq_;
+    if (source) {
+      source->cancel();
+    }
   }
 
   // One access log line and the request metrics.
@@ -590,6 +930,10 @@ class http_session final : public tracked_session,
   }
 
   void close() {
+    abort_upload();
+    if (source_ || serializer_) {
+      end_stream();
+    }
     phase_ = phase::closed;
     cancel_deadline();
     stream_.close();
@@ -633,6 +977,22 @@ class http_session final : public tracked_session,
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
   std::string client_address_;
+  route_match match_;
+
+  // A streamed upload: the sink taking its pieces, while it is open.
+  std::shared_ptr<actors::body_sink> sink_;
+  bool streamed_body_ = false;
+  bool expect_continue_ = false;
+
+  // A streamed response: its source, the response and its serializer.
+  std::shared_ptr<actors::body_source> source_;
+  std::optional<http::response<http::buffer_body>> sres_;
+  std::optional<http::response_serializer<http::buffer_body>> serializer_;
+  std::string piece_;
+  uint64_t piece_seq_ = 0;
+  std::optional<uint64_t> stream_declared_;
+  uint64_t stream_sent_ = 0;
+  bool stream_last_ = false;
 
   phase phase_ = phase::idle;
   bool first_ = true;

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -39,14 +40,169 @@ const std::string good_token = "good-token";
 /// Echoes every request as JSON. Route "videos.get" with id "never" is held
 /// without an answer, id "drop" drops its reply handle. Event streams are
 /// authorised with good_token.
+/// Takes an upload's pieces and answers 202 with what it received. With
+/// `hold`, the first piece is not acknowledged until release(); with `stop`,
+/// it answers 422 and stops reading after the first piece.
+class test_upload final : public sb::actors::body_sink {
+ public:
+  test_upload(reply_handle reply, bool hold, bool stop)
+      : reply_(std::move(reply)), hold_(hold), stop_(stop) {}
+
+  void write(std::string piece, ready_handler ready) override {
+    std::lock_guard lock{mtx_};
+    data_ += piece;
+    ++pieces_;
+    if (stop_) {
+      reply_.deliver(sb::actors::problem(422, "the first piece is enough", reply_.request_id()));
+      ready(false);
+      return;
+    }
+    if (hold_ && pieces_ == 1) {
+      held_ = std::move(ready);
+      return;
+    }
+    ready(true);
+  }
+
+  void finish() override {
+    std::lock_guard lock{mtx_};
+    finished_ = true;
+    api_response res;
+    res.status = 202;
+    res.body = json{{"bytes", data_.size()}, {"pieces", pieces_}}.dump();
+    reply_.deliver(std::move(res));
+  }
+
+  void abort() override {
+    std::lock_guard lock{mtx_};
+    aborted_ = true;
+  }
+
+  /// Acknowledges the held first piece.
+  void release() {
+    ready_handler ready;
+    {
+      std::lock_guard lock{mtx_};
+      ready = std::move(held_);
+    }
+    if (ready) {
+      ready(true);
+    }
+  }
+
+  size_t pieces() const {
+    std::lock_guard lock{mtx_};
+    return pieces_;
+  }
+  std::string data() const {
+    std::lock_guard lock{mtx_};
+    return data_;
+  }
+  bool aborted() const {
+    std::lock_guard lock{mtx_};
+    return aborted_;
+  }
+  bool finished() const {
+    std::lock_guard lock{mtx_};
+    return finished_;
+  }
+
+ private:
+  mutable std::mutex mtx_;
+  reply_handle reply_;
+  bool hold_;
+  bool stop_;
+  std::string data_;
+  size_t pieces_ = 0;
+  ready_handler held_;
+  bool aborted_ = false;
+  bool finished_ = false;
+};
+
+/// A body of `count` pieces "piece-<i>;"; with `fail_at`, the piece of that
+/// index fails instead. Counts the gateway's cancel() calls.
+class test_source final : public sb::actors::body_source {
+ public:
+  test_source(int count, int fail_at, std::shared_ptr<std::atomic<int>> cancels)
+      : count_(count), fail_at_(fail_at), cancels_(std::move(cancels)) {}
+
+  static std::string body(int count) {
+    std::string out;
+    for (int i = 0; i < count; ++i) {
+      out += "piece-" + std::to_string(i) + ";";
+    }
+    return out;
+  }
+
+  void next(piece_handler done) override {
+    int i = next_++;
+    if (i == fail_at_) {
+      return done(std::nullopt, false);
+    }
+    // From another thread, as a database worker would answer.
+    std::thread{[done, i, last = i + 1 >= count_] {
+      done("piece-" + std::to_string(i) + ";", last);
+    }}.detach();
+  }
+
+  void cancel() override { ++*cancels_; }
+
+ private:
+  int count_;
+  int fail_at_;
+  int next_ = 0;
+  std::shared_ptr<std::atomic<int>> cancels_;
+};
+
 class test_service final : public sb::actors::api_service {
  public:
   void open_upload(api_request req, reply_handle reply,
-                   std::function<void(std::shared_ptr<sb::actors::body_sink>)>) override {
-    reply.deliver(sb::actors::problem(501, "no uploads here", req.request_id));
+                   std::function<void(std::shared_ptr<sb::actors::body_sink>)> accept) override {
+    if (req.token != good_token) {
+      reply.deliver(sb::actors::problem(401, "the token is not valid", req.request_id));
+      return;
+    }
+    auto sink = std::make_shared<test_upload>(reply, req.query.count("hold") > 0,
+                                              req.query.count("stop") > 0);
+    {
+      std::lock_guard lock{mtx_};
+      uploads_.push_back(sink);
+      changed_.notify_all();
+    }
+    accept(sink);
   }
 
+  /// Waits until the `n`-th upload (from 0) was opened.
+  std::shared_ptr<test_upload> upload(size_t n) {
+    std::unique_lock lock{mtx_};
+    if (!changed_.wait_for(lock, 10s, [&] { return uploads_.size() > n; })) {
+      FAIL("upload " << n << " was never opened");
+    }
+    return uploads_[n];
+  }
+
+  size_t uploads_opened() {
+    std::lock_guard lock{mtx_};
+    return uploads_.size();
+  }
+
+  /// How often the gateway cancelled a streamed response.
+  const std::shared_ptr<std::atomic<int>> cancels = std::make_shared<std::atomic<int>>(0);
+
   void handle(api_request req, reply_handle reply) override {
+    if (req.route == "reports.download") {
+      // /v1/reports/<count>/download[?length][&fail=<i>]
+      int count = std::stoi(req.params.at(0));
+      int fail_at = req.query.count("fail") > 0 ? std::stoi(req.query["fail"]) : -1;
+      api_response res;
+      res.content_type = "text/csv";
+      res.stream = std::make_shared<test_source>(count, fail_at, cancels);
+      if (req.query.count("length") > 0) {
+        res.content_length = test_source::body(count).size();
+      }
+      reply.deliver(std::move(res));
+      return;
+    }
     if (req.route == "videos.get" && req.params.size() == 1) {
       if (req.params[0] == "never") {
         std::lock_guard lock{mtx_};
@@ -142,6 +298,7 @@ class test_service final : public sb::actors::api_service {
   std::condition_variable changed_;
   std::vector<reply_handle> held_;
   std::vector<std::pair<api_request, std::shared_ptr<event_sink>>> streams_;
+  std::vector<std::shared_ptr<test_upload>> uploads_;
 };
 
 sb::gateway::server_options test_options() {
@@ -150,6 +307,8 @@ sb::gateway::server_options test_options() {
   o.port = 0;
   o.threads = 2;
   o.body_limit = 1024;
+  o.large_body_limit = 4096;
+  o.upload_limit = 8 * 1024 * 1024;
   o.header_limit = 1024;
   o.url_limit = 256;
   o.read_timeout = 2s;
@@ -404,6 +563,209 @@ TEST_CASE("a chunked body within body_limit is received whole") {
   REQUIRE(res);
   CHECK(res->status == 201);
   CHECK(json::parse(res->body)["body"] == "abcde");
+}
+
+TEST_CASE("a batch route takes bodies up to large_body_limit") {
+  fixture f;
+  auto auth = bearer();
+  auth["Content-Type"] = "application/json";
+  auto ok = sb::testing::request(host, f.port, "POST", "/v1/activity/batch", std::string(3000, 'x'),
+                                 auth);
+  CHECK(ok.status == 200);
+  CHECK(json::parse(ok.body)["body"].get<std::string>().size() == 3000);
+
+  auto big = sb::testing::request(host, f.port, "POST", "/v1/activity/batch",
+                                  std::string(5000, 'x'), auth);
+  check_problem(big, 413);
+  // Other routes keep body_limit.
+  auto small =
+      sb::testing::request(host, f.port, "POST", "/v1/contacts", std::string(3000, 'x'), auth);
+  check_problem(small, 413);
+}
+
+// --- Streamed uploads and responses --------------------------------------------
+
+std::string upload_head(const std::string& target, const std::string& extra = {}) {
+  return "POST " + target + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + good_token +
+         "\r\nContent-Type: text/csv\r\n" + extra;
+}
+
+TEST_CASE("an upload reaches the sink whole, in pieces, and the sink answers") {
+  fixture f;
+  std::string body;
+  for (int i = 0; body.size() < 3 * 1024 * 1024; ++i) {
+    body += "row-" + std::to_string(i) + ",x\n";
+  }
+  http_connection c{host, f.port};
+  auto res = c.request("POST", "/v1/contacts/import", body,
+                       {{"Authorization", "Bearer " + good_token}, {"Content-Type", "text/csv"}});
+  REQUIRE(res.status == 202);
+  auto sink = f.service.upload(0);
+  CHECK(sink->data() == body);
+  CHECK(sink->pieces() > 1);
+  CHECK(json::parse(res.body)["bytes"] == body.size());
+  CHECK_FALSE(sink->aborted());
+
+  // The connection stays usable after a completed upload.
+  CHECK(c.request("GET", "/v1/me", {}, bearer()).status == 200);
+}
+
+TEST_CASE("a chunked upload is de-chunked for the sink") {
+  fixture f;
+  http_connection c{host, f.port};
+  c.send_raw(upload_head("/v1/contacts/import", "Transfer-Encoding: chunked\r\n\r\n") +
+             "4\r\na,b\n\r\n6\r\n\"c,\"\nd\r\n0\r\n\r\n");
+  auto res = c.read_response(5s);
+  REQUIRE(res);
+  CHECK(res->status == 202);
+  CHECK(f.service.upload(0)->data() == "a,b\n\"c,\"\nd");
+}
+
+TEST_CASE("an upload is read only as fast as the sink takes it") {
+  fixture f;
+  http_connection c{host, f.port};
+  std::string body(6 * 1024 * 1024, 'z');
+  c.send_raw(upload_head("/v1/contacts/import?hold",
+                         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+  // The client writes on its own thread: most of the body must stay in the
+  // socket buffers while the sink holds its first piece.
+  auto writer = std::async(std::launch::async, [&] { c.send_raw(body, 20s); });
+  auto sink = f.service.upload(0);
+  REQUIRE(eventually([&] { return sink->pieces() == 1; }));
+  std::this_thread::sleep_for(300ms);
+  CHECK(sink->pieces() == 1);
+  CHECK(sink->data().size() <= 256 * 1024);
+
+  sink->release();
+  writer.get();
+  auto res = c.read_response(10s);
+  REQUIRE(res);
+  CHECK(res->status == 202);
+  CHECK(sink->data().size() == body.size());
+}
+
+TEST_CASE("an upload the service refuses is answered before its body is read") {
+  fixture f;
+  http_connection c{host, f.port};
+  c.send_raw(
+      "POST /v1/contacts/import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer bad\r\n"
+      "Expect: 100-continue\r\nContent-Length: 100000\r\n\r\n");
+  auto res = c.read_response(5s);
+  REQUIRE(res);
+  check_problem(*res, 401);  // The final status, with no 100 before it.
+  CHECK(res->header("connection") == "close");
+  CHECK(f.service.uploads_opened() == 0);
+
+  auto anonymous = sb::testing::request(host, f.port, "POST", "/v1/contacts/import", "a,b\n");
+  check_problem(anonymous, 401);
+}
+
+TEST_CASE("an accepted upload with Expect 100-continue gets the interim response") {
+  fixture f;
+  http_connection c{host, f.port};
+  c.send_raw(
+      upload_head("/v1/contacts/import", "Expect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  auto interim = c.read_response(5s);
+  REQUIRE(interim);
+  CHECK(interim->status == 100);
+  c.send_raw("a,b\n");
+  auto res = c.read_response(5s);
+  REQUIRE(res);
+  CHECK(res->status == 202);
+}
+
+TEST_CASE("an upload over upload_limit gets 413 and the sink is aborted") {
+  auto o = test_options();
+  o.upload_limit = 64 * 1024;
+  fixture f{o};
+
+  SECTION("declared") {
+    http_connection c{host, f.port};
+    c.send_raw(upload_head("/v1/contacts/import", "Content-Length: 70000\r\n\r\n"));
+    auto res = c.read_response(5s);
+    REQUIRE(res);
+    check_problem(*res, 413);
+    CHECK(f.service.uploads_opened() == 0);
+  }
+  SECTION("chunked") {
+    http_connection c{host, f.port};
+    c.send_raw(upload_head("/v1/contacts/import", "Transfer-Encoding: chunked\r\n\r\n"));
+    std::string chunk(16 * 1024, 'q');
+    for (int i = 0; i < 5; ++i) {
+      c.send_raw("4000\r\n" + chunk + "\r\n");
+    }
+    auto res = c.read_response(5s);
+    REQUIRE(res);
+    check_problem(*res, 413);
+    auto sink = f.service.upload(0);
+    CHECK(eventually([&] { return sink->aborted(); }));
+    CHECK_FALSE(sink->finished());
+  }
+}
+
+TEST_CASE("an upload whose client goes away mid-body is aborted") {
+  fixture f;
+  {
+    http_connection c{host, f.port};
+    c.send_raw(upload_head("/v1/contacts/import", "Content-Length: 100000\r\n\r\n") +
+               std::string(5000, 'a'));
+    auto sink = f.service.upload(0);
+    REQUIRE(eventually([&] { return sink->pieces() >= 1; }));
+  }
+  auto sink = f.service.upload(0);
+  CHECK(eventually([&] { return sink->aborted(); }));
+  CHECK_FALSE(sink->finished());
+}
+
+TEST_CASE("a sink that stops an upload answers and the connection closes") {
+  fixture f;
+  http_connection c{host, f.port};
+  c.send_raw(upload_head("/v1/contacts/import?stop", "Content-Length: 100000\r\n\r\n") +
+             std::string(5000, 'a'));
+  auto res = c.read_response(5s);
+  REQUIRE(res);
+  check_problem(*res, 422);
+  CHECK(res->header("connection") == "close");
+}
+
+TEST_CASE("a streamed response arrives whole, with or without a Content-Length") {
+  fixture f;
+  http_connection c{host, f.port};
+  auto chunked = c.request("GET", "/v1/reports/50/download", {}, bearer());
+  CHECK(chunked.status == 200);
+  CHECK(chunked.header("content-type") == "text/csv");
+  CHECK(chunked.header("transfer-encoding") == "chunked");
+  CHECK(chunked.body == test_source::body(50));
+
+  // Same connection: a finished stream leaves it ready for the next request.
+  auto sized = c.request("GET", "/v1/reports/7/download?length", {}, bearer());
+  CHECK(sized.status == 200);
+  CHECK(sized.header("content-length") == std::to_string(test_source::body(7).size()));
+  CHECK(sized.body == test_source::body(7));
+  CHECK(f.service.cancels->load() == 0);
+}
+
+TEST_CASE("a streamed response that fails midway cuts the connection") {
+  fixture f;
+  http_connection c{host, f.port};
+  c.send_raw(
+      "GET /v1/reports/10/download?length&fail=3 HTTP/1.1\r\nHost: x\r\n"
+      "Authorization: Bearer t\r\n\r\n");
+  // The header and three pieces went out; then the connection closes without
+  // the rest of the declared length, so the client cannot take it as whole.
+  CHECK_FALSE(c.read_response(5s).has_value());
+  CHECK(eventually([&] { return f.service.cancels->load() == 1; }));
+}
+
+TEST_CASE("a client that leaves mid-download cancels the source") {
+  fixture f;
+  {
+    http_connection c{host, f.port};
+    c.send_raw("GET /v1/reports/100000/download HTTP/1.1\r\nHost: x\r\n"
+               "Authorization: Bearer t\r\n\r\n");
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(eventually([&] { return f.service.cancels->load() == 1; }));
 }
 
 TEST_CASE("a request target over url_limit gets 414") {
