@@ -172,6 +172,29 @@ CREATE TABLE report_chunks (
   data {text} NOT NULL,
   PRIMARY KEY (job_id, seq)
 ))"},
+      // Streamed uploads (a CSV import's body), stored as it arrives in
+      // chunks of about 256 KiB so that an accepted upload survives a crash.
+      // The ODBC layer binds text only, so each chunk is kept base64-encoded.
+      // A 'receiving' upload becomes 'complete' in the transaction that
+      // queues the job which reads it; that job deletes it when it is done.
+      {7, "imports",
+       R"(CREATE TABLE uploads (
+  id {key} PRIMARY KEY,
+  workspace_id {key} NOT NULL REFERENCES workspaces(id),
+  user_id {key} NOT NULL REFERENCES users(id),
+  state {key} NOT NULL,
+  bytes {bigint} NOT NULL,
+  chunks {bigint} NOT NULL,
+  created_at {bigint} NOT NULL,
+  updated_at {bigint} NOT NULL
+);
+CREATE INDEX uploads_by_state ON uploads (state, created_at);
+CREATE TABLE upload_chunks (
+  upload_id {key} NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+  seq {bigint} NOT NULL,
+  data {text} NOT NULL,
+  PRIMARY KEY (upload_id, seq)
+))"},
   };
   return steps;
 }
