@@ -178,6 +178,7 @@ class http_session final : public tracked_session,
     path_.clear();
     route_ = route_unmatched;
     match_ = {};
+    head_ = false;
     streamed_body_ = false;
     expect_continue_ = false;
 
@@ -294,7 +295,7 @@ class http_session final : public tracked_session,
     }
 
     // The route decides the body limit, checked here before any body byte.
-    match_ = match_route(req.method_string(), path_);
+    match_ = match_route(routing_method(), path_);
     auto limit = body_limit_of(match_.found);
     auto declared = parser_->content_length();
     if (declared && *declared > limit) {
@@ -352,6 +353,12 @@ class http_session final : public tracked_session,
 
   // When the header overflowed before it was parsed: is it the start line?
   bool start_line_too_long() const {
+    // Beast consumes the start line before the fields: once it is parsed,
+    // the buffer holds field lines only.
+    auto parsed_target = parser_->get().target();
+    if (!parsed_target.empty()) {
+      return parsed_target.size() > opts_.url_limit;
+    }
     auto data = static_cast<const char*>(buffer_.data().data());
     std::string_view head{data, buffer_.size()};
     auto eol = head.find('\n');
@@ -371,6 +378,7 @@ class http_session final : public tracked_session,
     request_id_ = request_id_of(req["X-Request-Id"]);
     trace_id_ = trace_id_of(req["traceparent"]);
     method_ = req.method() == http::verb::unknown ? std::string_view{"OTHER"} : req.method_string();
+    head_ = req.method() == http::verb::head;
     auto target = req.target();
     path_ = std::string{target.substr(0, target.find('?'))};
   }
@@ -389,11 +397,12 @@ class http_session final : public tracked_session,
     keep_alive_ = req.keep_alive();
 
     // 1. The gateway's own endpoints: no actor involved.
-    if (req.method() == http::verb::get && path_ == "/healthz") {
+    bool get = req.method() == http::verb::get || head_;
+    if (get && path_ == "/healthz") {
       route_ = "healthz";
       return reply(200, std::string{json_type}, R"({"status":"ok"})");
     }
-    if (req.method() == http::verb::get && path_ == "/metrics") {
+    if (get && path_ == "/metrics") {
       route_ = "metrics";
       return reply(200, "text/plain; version=0.0.4; charset=utf-8",
                    observability::metrics().render());
@@ -401,7 +410,7 @@ class http_session final : public tracked_session,
 
     // 2. Routing (done by check_header, unless the header was never checked).
     if (!header_checked_) {
-      match_ = match_route(req.method_string(), path_);
+      match_ = match_route(routing_method(), path_);
     }
     auto& match = match_;
     if (!match.found) {
@@ -431,13 +440,18 @@ class http_session final : public tracked_session,
     state_->service.handle(std::move(ar), std::move(reply));
   }
 
+  // HEAD is routed, and seen by the actors, as the GET it stands for.
+  std::string_view routing_method() const {
+    return head_ ? std::string_view{"GET"} : parser_->get().method_string();
+  }
+
   // The routed request as the actors see it, without its body.
   actors::api_request routed_request() {
     const auto& req = parser_->get();
     auto target = req.target();
     auto query_pos = target.find('?');
     actors::api_request ar;
-    ar.method = std::string{req.method_string()};
+    ar.method = std::string{routing_method()};
     ar.route = std::string{match_.found->name};
     ar.path = path_;
     ar.params = std::move(match_.params);
@@ -706,6 +720,11 @@ class http_session final : public tracked_session,
     if (res.status < 200 || res.status > 599) {
       res = actors::problem(500, "the handler produced an invalid status", request_id_);
     }
+    if (res.stream && head_) {
+      // HEAD of a download: the header only, and no piece is produced.
+      res.stream->cancel();
+      res.stream.reset();
+    }
     if (res.stream && res.status != 204 && res.status != 304) {
       return send_stream(std::move(res));
     }
@@ -724,6 +743,12 @@ class http_session final : public tracked_session,
     }
     res_.keep_alive(keep_alive_ && !close_after_ && !state_->stopping);
     res_.prepare_payload();
+    if (head_ && !bodiless) {
+      // Content-Length stays: what a GET would send.
+      auto length = res.content_length.value_or(res_.body().size());
+      res_.body().clear();
+      res_.content_length(length);
+    }
     status_ = res.status;
     bytes_ = res_.body().size();
     workspace_id_ = std::move(res.workspace_id);
@@ -1001,6 +1026,7 @@ class http_session final : public tracked_session,
   bool timed_out_ = false;
   bool read_deadline_armed_ = false;
   bool header_checked_ = false;
+  bool head_ = false;
   uint64_t deadline_seq_ = 0;
   uint64_t exchange_ = 0;
   size_t drained_ = 0;

@@ -761,8 +761,9 @@ TEST_CASE("a client that leaves mid-download cancels the source") {
   fixture f;
   {
     http_connection c{host, f.port};
-    c.send_raw("GET /v1/reports/100000/download HTTP/1.1\r\nHost: x\r\n"
-               "Authorization: Bearer t\r\n\r\n");
+    c.send_raw(
+        "GET /v1/reports/100000/download HTTP/1.1\r\nHost: x\r\n"
+        "Authorization: Bearer t\r\n\r\n");
     std::this_thread::sleep_for(50ms);
   }
   CHECK(eventually([&] { return f.service.cancels->load() == 1; }));
@@ -790,6 +791,40 @@ TEST_CASE("a header block over header_limit gets 431") {
     headers["X-Field-" + std::to_string(i)] = std::string(30, 'v');
   }
   check_problem(f.get("/v1/me", headers), 431);
+}
+
+TEST_CASE("a header block over header_limit after a short target gets 431, not 414") {
+  auto o = test_options();
+  fixture f{o};
+  http_connection c{host, f.port};
+  // Larger than header_limit and url_limit together: Beast has consumed the
+  // start line by the time it gives up.
+  c.send_raw("GET /v1/me HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n");
+  auto res = c.read_response(5s);
+  REQUIRE(res);
+  check_problem(*res, 431);
+}
+
+TEST_CASE("HEAD is answered as the GET it stands for, without the body") {
+  fixture f;
+  http_connection c{host, f.port};
+  auto health = c.request("HEAD", "/healthz");
+  CHECK(health.status == 200);
+  CHECK(health.header("content-length") == "15");  // {"status":"ok"}
+  CHECK(health.body.empty());
+
+  auto routed = c.request("HEAD", "/v1/videos/v1", {}, bearer());
+  CHECK(routed.status == 200);
+  CHECK(routed.body.empty());
+  CHECK(std::stoul(routed.header("content-length")) > 0);
+  auto download = c.request("HEAD", "/v1/reports/3/download?length", {}, bearer());
+  CHECK(download.status == 200);
+  CHECK(download.header("content-length") == std::to_string(test_source::body(3).size()));
+  CHECK(download.body.empty());
+
+  // The connection is still in step: the service saw a GET.
+  auto echoed = c.request("GET", "/v1/videos/v1", {}, bearer());
+  CHECK(json::parse(echoed.body)["method"] == "GET");
 }
 
 TEST_CASE("Content-Length together with Transfer-Encoding gets 400 and a close") {

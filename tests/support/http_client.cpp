@@ -96,6 +96,7 @@ struct http_connection::impl {
   tcp::socket socket;
   beast::flat_buffer buffer;
   std::string host;
+  bool head = false;  ///< The next response answers a HEAD: no body follows.
 
   impl(const std::string& h, uint16_t port) : socket(connect_to(ioc, h, port, 0)), host(h) {}
 
@@ -117,6 +118,8 @@ struct http_connection::impl {
   std::optional<http_response> read(std::chrono::milliseconds timeout) {
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
+    parser.skip(head);
+    head = false;
     bool done = false;
     error_code result;
     http::async_read(socket, buffer, parser, [&](error_code ec, size_t) {
@@ -164,6 +167,7 @@ http_response http_connection::request(const std::string& method, const std::str
     req.prepare_payload();
   }
 
+  impl_->head = method == "HEAD";
   bool done = false;
   http::async_write(impl_->socket, req, [&](error_code, size_t) { done = true; });
   run_until(
