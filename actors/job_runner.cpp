@@ -480,6 +480,22 @@ caf::behavior dispatcher(dispatcher_actor* self, std::shared_ptr<services> svc,
                 SB_LOG(actors, warn, {}, "rescued jobs with expired leases count={}", *n);
               }
             });
+        // Retention: finished jobs past it go, a batch per sweep.
+        auto retention = std::chrono::duration_cast<std::chrono::milliseconds>(
+            svc->settings.job_retention);
+        run_on_database<int64_t>(
+            self, svc, false,
+            [retention](persistence::connection& c) {
+              return jobs::purge_finished(c, now_ms() - retention.count());
+            },
+            [](persistence::db_result<int64_t> n) {
+              if (n && *n > 0) {
+                observability::metrics()
+                    .counter_of("switchboard_jobs_purged_total",
+                                "Finished jobs deleted after the retention period.")
+                    .inc(static_cast<double>(*n));
+              }
+            });
       },
       [self](stats_atom) { return current_stats(self, self->state.claimed); },
   };

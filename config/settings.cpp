@@ -190,6 +190,15 @@ const std::vector<option>& options() {
       {"job_concurrency", "SWITCHBOARD_JOB_CONCURRENCY", "jobs this process runs at once",
        [](settings& s, const std::string& t) { return set_count(s.job_concurrency, t, 1, 1024); },
        [](const settings& s) { return num(s.job_concurrency); }},
+      {"job_retention_hours", "SWITCHBOARD_JOB_RETENTION_HOURS",
+       "completed and cancelled jobs (and report results) are deleted after this many hours",
+       [](settings& s, const std::string& t) {
+         size_t h = 0;
+         auto err = set_count(h, t, 1, 24 * 3650);
+         s.job_retention = std::chrono::hours{h};
+         return err;
+       },
+       [](const settings& s) { return num(s.job_retention.count()); }},
       {"body_limit", "SWITCHBOARD_BODY_LIMIT", "largest request body in bytes (413 above)",
        [](settings& s, const std::string& t) { return set_count(s.body_limit, t, 1, gib); },
        [](const settings& s) { return num(s.body_limit); }},

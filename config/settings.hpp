@@ -37,6 +37,7 @@ struct settings {
   bool debug_routes = false;  ///< Enables POST /v1/debug/crash and debug job kinds (tests).
   std::chrono::milliseconds job_lease{30000};  ///< A job's lease, renewed while it runs.
   size_t job_concurrency = 4;                  ///< Jobs this process runs at once.
+  std::chrono::hours job_retention{24 * 7};    ///< Finished jobs are deleted after this.
 
   // Protocol limits.
   size_t body_limit = 1024 * 1024;

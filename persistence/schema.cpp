@@ -195,6 +195,10 @@ CREATE TABLE upload_chunks (
   data {text} NOT NULL,
   PRIMARY KEY (upload_id, seq)
 ))"},
+      // Finished jobs are deleted after a retention period, oldest first.
+      {8, "job_retention",
+       R"(CREATE INDEX jobs_finished ON jobs (completed_at)
+  WHERE state IN ('completed', 'cancelled'))"},
   };
   return steps;
 }

@@ -497,6 +497,15 @@ db_result<std::optional<job_details>> get(connection& conn, std::string_view id)
   return std::optional<job_details>{std::move(d)};
 }
 
+db_result<int64_t> purge_finished(connection& conn, int64_t finished_before, int64_t limit) {
+  // Served by the partial index jobs_finished; rows that reference a job
+  // (job_errors, report_chunks) go with it (ON DELETE CASCADE).
+  return conn.execute(
+      "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('completed', "
+      "'cancelled') AND completed_at < ? ORDER BY completed_at LIMIT ?)",
+      {finished_before, limit});
+}
+
 db_result<bool> remove_dead(connection& conn, std::string_view id) {
   // job_errors rows go with it (ON DELETE CASCADE).
   return detail::touched(

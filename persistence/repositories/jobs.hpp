@@ -201,4 +201,9 @@ db_result<std::optional<job_details>> get(connection& conn, std::string_view id)
 /// Deletes a dead job and its errors; false if it is not dead.
 db_result<bool> remove_dead(connection& conn, std::string_view id);
 
+/// Deletes up to `limit` completed or cancelled jobs that finished before
+/// `finished_before`, oldest first, with what hangs off them (errors, stored
+/// results). Dead jobs stay for ops. Returns how many went.
+db_result<int64_t> purge_finished(connection& conn, int64_t finished_before, int64_t limit = 1000);
+
 }  // namespace sb::persistence::jobs

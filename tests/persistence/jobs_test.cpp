@@ -406,6 +406,50 @@ TEST_CASE("a dead or cancelled job records when it finished; a replay clears it"
   CHECK(must_get(c, job_id(2)).job.completed_at == std::optional<int64_t>{t0 + 7});
 }
 
+TEST_CASE("finished jobs past retention are purged oldest first; dead and live ones stay") {
+  auto kind = GENERATE(each_database());
+  CAPTURE(kind);
+  queue_db q{kind};
+  auto& c = *q.conn;
+  // 1-3 completed at t0+1..3 (1 with an error in its history), 4 cancelled at
+  // t0+4, 5 dead, 6 running, 7 cancelled at t0+100.
+  for (int i = 1; i <= 7; ++i) {
+    auto j = make_job(job_id(i));
+    j.max_attempts = i == 1 ? 2 : 1;
+    require_ok(enqueue(c, j, t0));
+  }
+  REQUIRE(require_ok(claim(c, "w", {"email"}, 1, lease, t0)).size() == 1);
+  REQUIRE(require_ok(fail(c, job_id(1), "w", "flaky", t0, 0.0)) == fail_outcome::retrying);
+  auto running = require_ok(claim(c, "w", {"email"}, 7, lease, t0 + 600'000));
+  REQUIRE(running.size() == 7);
+  for (int i = 1; i <= 3; ++i) {
+    REQUIRE(require_ok(complete(c, job_id(i), "w", t0 + i, "")));
+  }
+  REQUIRE(require_ok(cancel(c, job_id(4), t0 + 4)));
+  REQUIRE(require_ok(fail(c, job_id(5), "w", "boom", t0 + 1, 0.0)) == fail_outcome::dead);
+  require_ok(cancel(c, job_id(7), t0 + 100));  // Cancelled late: within retention.
+
+  // Two at a time, oldest first; the cutoff is exclusive.
+  CHECK(require_ok(purge_finished(c, t0 + 4, 2)) == 2);
+  CHECK_FALSE(require_ok(get(c, job_id(1))).has_value());
+  CHECK_FALSE(require_ok(get(c, job_id(2))).has_value());
+  CHECK(require_ok(get(c, job_id(3))).has_value());
+  CHECK(require_ok(purge_finished(c, t0 + 4, 2)) == 1);
+  CHECK(require_ok(get(c, job_id(4))).has_value());
+  CHECK(require_ok(purge_finished(c, t0 + 5, 100)) == 1);
+  CHECK_FALSE(require_ok(get(c, job_id(4))).has_value());
+  CHECK(require_ok(purge_finished(c, t0 + 5, 100)) == 0);
+
+  // The errors of a purged job went with it; the dead, running and recently
+  // cancelled jobs are untouched.
+  auto errors =
+      require_ok(c.query("SELECT COUNT(*) FROM job_errors WHERE job_id = ?", {job_id(1)}));
+  CHECK(errors.at(0).int64(0) == 0);
+  CHECK(must_get(c, job_id(5)).job.state == job_state::dead);
+  CHECK(must_get(c, job_id(6)).job.state == job_state::running);
+  CHECK(must_get(c, job_id(7)).job.state == job_state::cancelled);
+}
+
 TEST_CASE("a job enqueued in a transaction exists only if the transaction commits") {
   auto kind = GENERATE(each_database());
   CAPTURE(kind);
@@ -646,6 +690,9 @@ TEST_CASE("the queue's hot queries are served by indexes") {
       " ORDER BY id DESC LIMIT 51",
       "SELECT id FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT 51",
       "SELECT attempt FROM job_errors WHERE job_id = 'j' ORDER BY position",
+      // retention
+      "SELECT id FROM jobs WHERE state IN ('completed', 'cancelled') AND completed_at < 5"
+      " ORDER BY completed_at LIMIT 10",
   };
   for (const auto& sql : hot) {
     auto plan = sb::testing::query_plan(*q.conn, sql);
