@@ -144,6 +144,8 @@ struct api_call {
   api_request request;
   reply_handle reply;
   std::shared_ptr<event_sink> stream;  ///< Set for event-stream requests only.
+  /// Set for streamed uploads only: hands the gateway the sink for the body.
+  std::function<void(std::shared_ptr<body_sink>)> accept_upload;
 };
 
 }  // namespace sb::actors

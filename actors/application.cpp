@@ -47,9 +47,11 @@ class actor_bridge : public api_service {
   }
 
   void open_upload(api_request request, reply_handle reply,
-                   std::function<void(std::shared_ptr<body_sink>)>) override {
-    // TODO: streamed uploads (contacts.import) are not wired to an actor yet.
-    reply.deliver(problem(501, "streamed uploads are not available", request.request_id));
+                   std::function<void(std::shared_ptr<body_sink>)> accept) override {
+    // The session authorises the upload and opens its sink.
+    api_call call{std::move(request), std::move(reply), nullptr};
+    call.accept_upload = std::move(accept);
+    to_session(std::move(call));
   }
 
  private:

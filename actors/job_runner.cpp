@@ -5,6 +5,7 @@
 #include "actors/database_work.hpp"
 #include "actors/events.hpp"
 #include "actors/handlers/jobs.hpp"
+#include "actors/import/import_job.hpp"
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "observability/log.hpp"
@@ -530,6 +531,7 @@ std::shared_ptr<const job_kinds> standard_job_kinds(bool debug) {
   auto kinds = std::make_shared<job_kinds>();
   kinds->add(
       "noop", [](job_context&) { return job_result{}; }, job_kind_options{});
+  imports::add_import_jobs(*kinds);
   if (debug) {
     // Applies its effect and completes the job in one transaction, so a
     // crash anywhere leaves either both or neither.

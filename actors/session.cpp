@@ -4,6 +4,7 @@
 #include "actors/credentials.hpp"
 #include "actors/database_work.hpp"
 #include "actors/handlers/handler.hpp"
+#include "actors/import/upload_sink.hpp"
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "observability/log.hpp"
@@ -260,6 +261,10 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
         }
         if (route == "auth.logout") {
           logout(self, svc, call);
+          return;
+        }
+        if (route == "contacts.import") {
+          imports::open_import_upload(svc, st.info, call);
           return;
         }
         if (route == "debug.crash") {
