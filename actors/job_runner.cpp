@@ -7,6 +7,7 @@
 #include "actors/handlers/jobs.hpp"
 #include "actors/import/import_job.hpp"
 #include "actors/messages.hpp"
+#include "actors/reports/report_job.hpp"
 #include "actors/worker.hpp"
 #include "observability/log.hpp"
 #include "observability/metrics.hpp"
@@ -531,6 +532,7 @@ std::shared_ptr<const job_kinds> standard_job_kinds(bool debug) {
   auto kinds = std::make_shared<job_kinds>();
   kinds->add(
       "noop", [](job_context&) { return job_result{}; }, job_kind_options{});
+  reports::add_report_jobs(*kinds);
   imports::add_import_jobs(*kinds);
   if (debug) {
     // Applies its effect and completes the job in one transaction, so a

@@ -102,5 +102,12 @@ api_response members_list(handler_context& ctx);
 api_response members_invite(handler_context& ctx);
 api_response jobs_get(handler_context& ctx);
 api_response jobs_cancel(handler_context& ctx);
+api_response videos_views_record(handler_context& ctx);
+api_response activity_batch(handler_context& ctx);
+api_response reports_create(handler_context& ctx);
+api_response reports_list(handler_context& ctx);
+api_response reports_get(handler_context& ctx);
+api_response reports_cancel(handler_context& ctx);
+api_response reports_download(handler_context& ctx);
 
 }  // namespace sb::actors::handlers
