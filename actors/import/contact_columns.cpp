@@ -132,6 +132,9 @@ std::string contact_columns::read(const csv_record& rec, persistence::contact_re
     if (!handlers::valid_utf8(value)) {
       return std::string{rule.name} + ": not UTF-8 text";
     }
+    if (value.find('\0') != std::string_view::npos) {
+      return std::string{rule.name} + ": contains a NUL byte";  // No database text can.
+    }
     if (value.size() > rule.max_length) {
       return std::string{rule.name} + ": longer than " + std::to_string(rule.max_length) + " bytes";
     }

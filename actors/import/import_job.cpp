@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <optional>
 #include <vector>
 
@@ -80,6 +81,7 @@ class import_run {
     if (!failure_.empty()) {
       return {failure_, {}};
     }
+    auto staged_at = std::chrono::steady_clock::now();
 
     // 2. The merge, the upload's removal and the job's completion commit
     // together, so a crash or a lost lease leaves either all or nothing.
@@ -119,6 +121,13 @@ class import_run {
     if (!st) {
       return {"merging the contacts: " + describe(st.error()), {}};
     }
+    auto ms = [](auto d) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    };
+    SB_LOG(actors, debug, {},
+           "import done job={} rows={} bytes={} read_ms={} staging_ms={} merge_ms={}", job.id,
+           rows_, upload_.bytes, ms(staged_at - started_ - staging_time_), ms(staging_time_),
+           ms(std::chrono::steady_clock::now() - staged_at));
     return {{}, std::move(result)};
   }
 
@@ -159,10 +168,12 @@ class import_run {
     if (batch_.empty() || !failure_.empty()) {
       return;
     }
+    auto start = std::chrono::steady_clock::now();
     if (auto st = staging::stage(conn_, batch_); !st) {
       failure_ = "staging: " + describe(st.error());
     }
     batch_.clear();
+    staging_time_ += std::chrono::steady_clock::now() - start;
   }
 
   std::string render(const staging::merge_counts& counts) const {
@@ -188,6 +199,8 @@ class import_run {
   int64_t rows_ = 0;
   int64_t rejected_ = 0;
   std::string failure_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration staging_time_{};  // In staging statements.
 };
 
 }  // namespace

@@ -177,6 +177,26 @@ TEST_CASE("contact import lets the last row of an email win, within and across b
   CHECK(dup[0].first_name == "Last");
 }
 
+TEST_CASE("contact import stores any text a CSV field may hold") {
+  auto kind = GENERATE(each_database());
+  CAPTURE(kind);
+  import_db t{kind};
+  auto& c = *t.conn;
+  const std::string odd = "Zo\xC3\xAB \"Q\" back\\slash\ttab\r\nline \x01 \xE2\x82\xAC";
+  auto row = person("ct_1", "odd@example.com", odd, "Comma, Inc");
+  row.last_name = "O'Brien";
+  row.phone = "+1 (555) 010-0000";
+  row.lifecycle_stage = "lead";
+  CHECK(import(c, {row}).inserted == 1);
+  auto got = stored(c).at(0);
+  CHECK(got.first_name == odd);
+  CHECK(got.last_name == "O'Brien");
+  CHECK(got.company == "Comma, Inc");
+  CHECK(got.phone == "+1 (555) 010-0000");
+  CHECK(got.lifecycle_stage == "lead");
+  CHECK(import(c, {row}).unchanged == 1);
+}
+
 TEST_CASE("contact import touches only its own workspace") {
   auto kind = GENERATE(each_database());
   CAPTURE(kind);

@@ -88,6 +88,8 @@ TEST_CASE("contact columns reject rows the contacts API would refuse, with a rea
   CHECK(cols.read(row({"a@example.com", "", std::string(41, '1')}), c) ==
         "phone: longer than 40 bytes");
   CHECK(cols.read(row({"a@example.com", "\xff\xfe"}), c) == "first_name: not UTF-8 text");
+  CHECK(cols.read(row({"a@example.com", std::string("A\0B", 3)}), c) ==
+        "first_name: contains a NUL byte");
   CHECK(cols.read(row({"a@example.com", "", "", "Astronaut"}), c) ==
         "lifecycle_stage: not a known stage");
   CHECK(cols.read(row({"a@example.com", "", "", "customer"}), c).empty());
