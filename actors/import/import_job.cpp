@@ -128,6 +128,9 @@ class import_run {
            "import done job={} rows={} bytes={} read_ms={} staging_ms={} merge_ms={}", job.id,
            rows_, upload_.bytes, ms(staged_at - started_ - staging_time_), ms(staging_time_),
            ms(std::chrono::steady_clock::now() - staged_at));
+    // TODO: the read cache (when enabled) may keep serving contact reads from
+    // before the import until its entries expire: a job handler has no access
+    // to the services, so it cannot invalidate the workspace's contact tags.
     return {{}, std::move(result)};
   }
 

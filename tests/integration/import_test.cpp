@@ -190,3 +190,45 @@ TEST_CASE("an import needs a token, a CSV body and a body within the upload limi
             .front()
             .int64(0) == 0);
 }
+
+TEST_CASE("an upload the client abandons midway leaves nothing stored") {
+  auto db = temp_sqlite_database();
+  server_process srv{{{"SWITCHBOARD_DATABASE", db}, {"SWITCHBOARD_PASSWORD_HASH", "minimum"}}};
+  api_client c{srv.port()};
+  auto signed_up = c.post("/v1/auth/signup", {{"email", "leaver@example.com"},
+                                              {"password", "a long password"},
+                                              {"name", "Leaver"},
+                                              {"workspace", "Imports"}});
+  REQUIRE(signed_up.status == 201);
+  auto token = signed_up.json()["token"].get<std::string>();
+
+  // More than two stored chunks of a body announced as larger, then gone.
+  auto conn = connect(db);
+  auto count = [&conn](const char* table) {
+    return require_ok(conn->query(std::string{"SELECT COUNT(*) FROM "} + table)).front().int64(0);
+  };
+  {
+    http_connection raw{"127.0.0.1", srv.port()};
+    std::string body = "email\n" + std::string(600 * 1024, 'x');
+    raw.send_raw(
+        "POST /v1/contacts/import HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Authorization: Bearer " +
+        token +
+        "\r\n"
+        "Content-Type: text/csv\r\nContent-Length: 2000000\r\n\r\n" +
+        body);
+    // Wait until the server has stored some of it.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (count("upload_chunks") < 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    REQUIRE(count("upload_chunks") >= 2);
+  }
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (count("uploads") > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(count("uploads") == 0);
+  CHECK(count("upload_chunks") == 0);
+}
