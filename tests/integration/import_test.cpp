@@ -232,3 +232,22 @@ TEST_CASE("an upload the client abandons midway leaves nothing stored") {
   CHECK(count("uploads") == 0);
   CHECK(count("upload_chunks") == 0);
 }
+
+TEST_CASE("an import lists the first thousand rejected rows and counts them all") {
+  auto db = temp_sqlite_database();
+  server_process srv{{{"SWITCHBOARD_DATABASE", db}, {"SWITCHBOARD_PASSWORD_HASH", "minimum"}}};
+  auto c = sign_up(srv, "rejects@example.com");
+
+  std::string csv = "Email,First Name\n";
+  for (int i = 0; i < 1005; ++i) {
+    csv += "broken" + std::to_string(i) + ",Someone\n";
+  }
+  csv += "fine@example.com,Fine\n";
+  auto result = import_and_wait(c, csv)["result"];
+  CHECK(result["inserted"] == 1);
+  CHECK(result["rejected_count"] == 1005);
+  CHECK(result["rejected_truncated"] == true);
+  REQUIRE(result["rejected"].size() == 1000);
+  CHECK(result["rejected"][0]["line"] == 2);
+  CHECK(result["rejected"][999]["line"] == 1001);
+}
