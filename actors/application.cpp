@@ -4,13 +4,16 @@
 #include "actors/blocking_pool.hpp"
 #include "actors/credentials.hpp"
 #include "actors/event_hub.hpp"
+#include "actors/handlers/cache_tags.hpp"
 #include "actors/job_runner.hpp"
 #include "actors/messages.hpp"
 #include "actors/ops.hpp"
+#include "actors/rate_limiter.hpp"
 #include "actors/services.hpp"
 #include "actors/session_loader.hpp"
 #include "actors/supervisor.hpp"
 #include "observability/log.hpp"
+#include "observability/metrics.hpp"
 #include "persistence/migrations.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -32,7 +35,60 @@ class actor_bridge : public api_service {
 
   void handle(api_request request, reply_handle reply) override {
     const auto& route = request.route;
-    if (route == "auth.signup" || route == "auth.login") {
+    const auto& s = svc_->settings;
+    auto* limiter = svc_->limiter.get();
+    bool auth = route == "auth.signup" || route == "auth.login";
+
+    // 1. Rate limits, unless this is a probe. Login and
+    // signup count failures only, so that each client address gets a few
+    // guesses per window; every other call counts per address and token.
+    if (limiter != nullptr && !is_probe(route)) {
+      std::vector<rate_limit> limits;
+      if (auth && s.rate_limit_auth > 0) {
+        limits.push_back({"auth:" + request.client_address, s.rate_limit_auth, s.rate_window});
+      } else if (!auth) {
+        if (s.rate_limit_address > 0) {
+          limits.push_back({"addr:" + request.client_address, s.rate_limit_address, s.rate_window});
+        }
+        if (s.rate_limit_user > 0 && !request.token.empty()) {
+          limits.push_back({"user:" + token_hash(request.token), s.rate_limit_user, s.rate_window});
+        }
+      }
+      if (!limits.empty()) {
+        // The decision may come after this bridge is gone (shutdown): the
+        // callback holds the services, and a bridge is just a view on them.
+        limiter->count(limits, auth ? 0 : 1,
+                       [svc = svc_, auth, limits, request = std::move(request),
+                        reply = std::move(reply)](rate_decision d) mutable {
+                         actor_bridge{svc}.after_limit(auth, std::move(limits), d,
+                                                       std::move(request), std::move(reply));
+                       });
+        return;
+      }
+    }
+    route_call(std::move(request), std::move(reply));
+  }
+
+ private:
+  // Hands a call to the actor that owns it.
+  void route_call(api_request request, reply_handle reply) {
+    const auto& route = request.route;
+    bool auth = route == "auth.signup" || route == "auth.login";
+
+    // A logout ends the token's cached session before its 204 goes out,
+    // so that no later request can bring the session back from the cache.
+    if (route == "auth.logout" && svc_->cache && !request.token.empty()) {
+      auto key = handlers::session_key(token_hash(request.token));
+      svc_->cache->invalidate_locally({key});
+      auto cache = svc_->cache;
+      auto inner = std::move(reply);
+      reply = reply_handle{inner.request_id(), [cache, key, inner](api_response res) {
+                             cache->invalidate_async(
+                                 {key}, [inner, res]() mutable { inner.deliver(std::move(res)); });
+                           }};
+    }
+
+    if (auth) {
       forward(names::accounts, api_call{std::move(request), std::move(reply), nullptr});
     } else if (route == "health.ready" || route.rfind("ops.", 0) == 0) {
       forward(names::ops, api_call{std::move(request), std::move(reply), nullptr});
@@ -41,6 +97,51 @@ class actor_bridge : public api_service {
     }
   }
 
+  // Routes that monitoring polls: never limited.
+  static bool is_probe(const std::string& route) {
+    return route == "health.ready" || route.rfind("ops.", 0) == 0;
+  }
+
+  // Runs on the Redis client's thread or inline: answers 429, or passes the
+  // call on with the RateLimit headers added to whatever it answers.
+  void after_limit(bool auth, std::vector<rate_limit> limits, rate_decision d, api_request request,
+                   reply_handle reply) {
+    bool refused = auth ? d.remaining == 0 : !d.allowed;
+    auto headers = std::vector<std::pair<std::string, std::string>>{
+        {"RateLimit-Limit", std::to_string(d.limit)},
+        {"RateLimit-Remaining", std::to_string(d.remaining)},
+        {"RateLimit-Reset", std::to_string(d.reset_seconds)},
+    };
+    if (refused) {
+      observability::metrics()
+          .counter_of("switchboard_rate_limited_total", "Requests refused with 429, by limit",
+                      {{"limit", auth ? "auth" : "request"}})
+          .inc();
+      auto res =
+          problem(429, "too many requests; retry in " + std::to_string(d.reset_seconds) + " s",
+                  request.request_id);
+      res.headers = std::move(headers);
+      res.headers.emplace_back("Retry-After", std::to_string(d.reset_seconds));
+      reply.deliver(std::move(res));
+      return;
+    }
+    // A failed login or signup counts against the address afterwards.
+    auto limiter = svc_->limiter;
+    auto inner = std::move(reply);
+    reply = reply_handle{inner.request_id(),
+                         [inner, headers, auth, limiter, limits](api_response res) mutable {
+                           if (auth && res.status >= 400 && res.status != 429 && limiter) {
+                             limiter->count(limits, 1, [](rate_decision) {});
+                           }
+                           for (auto& h : headers) {
+                             res.headers.push_back(h);
+                           }
+                           inner.deliver(std::move(res));
+                         }};
+    route_call(std::move(request), std::move(reply));
+  }
+
+ public:
   void open_events(api_request request, std::shared_ptr<event_sink> sink,
                    reply_handle reply) override {
     to_session(api_call{std::move(request), std::move(reply), std::move(sink)});
@@ -157,6 +258,7 @@ bool application::start(std::string& error) {
   // 2. Redis, when configured: optional, so it may be down at start-up; the
   // client reconnects by itself and readiness reports it.
   std::shared_ptr<persistence::redis_client> redis;
+  std::optional<persistence::redis_endpoint> redis_at;
   if (!s.redis.empty()) {
     auto endpoint = persistence::parse_redis_url(s.redis);
     if (!endpoint.value) {
@@ -164,7 +266,28 @@ bool application::start(std::string& error) {
       return false;
     }
     SB_LOG(persistence, info, {}, "redis endpoint={}", persistence::redact(*endpoint.value));
-    redis = std::make_shared<persistence::redis_client>(*endpoint.value);
+    // Reconnects come quickly: a process that lags behind the others after
+    // Redis returns cannot tell them about its writes (see read_cache).
+    persistence::redis_options ro;
+    ro.backoff_max = std::chrono::milliseconds(250);
+    redis = std::make_shared<persistence::redis_client>(*endpoint.value, ro);
+    redis_at = endpoint.value;
+  }
+
+  // 2b. The read cache (Redis is its second level when configured) and the
+  // rate limits (counted in Redis when configured, in process otherwise).
+  persistence::cache_options co;
+  co.enabled = s.cache;
+  co.l1_capacity = s.cache_l1_size;
+  co.l1_ttl = s.cache_l1_ttl;
+  co.l2_ttl = s.cache_l2_ttl;
+  co.negative_ttl = s.cache_negative_ttl;
+  co.subscriber.backoff_max = std::chrono::milliseconds(250);
+  auto cache = redis ? std::make_shared<persistence::read_cache>(co, redis, *redis_at)
+                     : std::make_shared<persistence::read_cache>(co);
+  std::shared_ptr<rate_limiter> limiter;
+  if (s.rate_limit_user > 0 || s.rate_limit_address > 0 || s.rate_limit_auth > 0) {
+    limiter = std::make_shared<rate_limiter>(redis);
   }
 
   // 3. The actor system. No INI file is read: our settings are the only
@@ -176,6 +299,8 @@ bool application::start(std::string& error) {
   impl_->svc->settings = s;
   impl_->svc->database = pool;
   impl_->svc->redis = std::move(redis);
+  impl_->svc->cache = std::move(cache);
+  impl_->svc->limiter = std::move(limiter);
   impl_->svc->system = impl_->sys.get();
 
   // 4. The supervision tree.

@@ -6,6 +6,7 @@
 
 #include "actors/session_directory.hpp"
 #include "config/settings.hpp"
+#include "persistence/cache/read_cache.hpp"
 #include "persistence/connection_pool.hpp"
 #include "persistence/redis/client.hpp"
 
@@ -17,6 +18,8 @@
 #include <memory>
 
 namespace sb::actors {
+
+class rate_limiter;
 
 /// Registry names of the well-known actors.
 namespace names {
@@ -38,6 +41,10 @@ struct services {
   /// Optional: null when no Redis is configured. Its callbacks run on its own
   /// I/O thread, never on an actor's.
   std::shared_ptr<persistence::redis_client> redis;
+  /// Hot reads (L1 only without Redis); null where no cache is wanted (tests).
+  std::shared_ptr<persistence::read_cache> cache;
+  /// Request rate limits; null when none is configured.
+  std::shared_ptr<rate_limiter> limiter;
   session_directory sessions;
   caf::actor_system* system = nullptr;
 

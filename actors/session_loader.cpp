@@ -2,6 +2,7 @@
 
 #include "actors/credentials.hpp"
 #include "actors/database_work.hpp"
+#include "actors/handlers/cache_tags.hpp"
 #include "actors/session.hpp"
 #include "actors/worker.hpp"
 #include "observability/log.hpp"
@@ -12,6 +13,8 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/system_messages.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <unordered_map>
 #include <vector>
 
@@ -19,7 +22,7 @@ namespace sb::actors {
 
 namespace {
 
-using lookup_result = persistence::db_result<std::optional<persistence::session_view>>;
+using lookup_result = persistence::db_result<std::optional<session_info>>;
 
 struct loader_state {
   // Calls waiting for the same token, answered together once it is loaded.
@@ -43,6 +46,59 @@ session_info to_info(const persistence::session_view& v) {
   s.role = v.role;
   s.expires_at = v.session.expires_at;
   return s;
+}
+
+// The token check through the read cache. Only what a session actor keeps
+// is cached (never the password hash), and a cached session is used only
+// until it expires; logout invalidates it (see actor_bridge::handle).
+lookup_result find_session(const std::shared_ptr<services>& svc, persistence::connection& conn,
+                           const std::string& hash) {
+  std::optional<persistence::db_error> failure;
+  auto load = [&] {
+    auto found = persistence::accounts::find_session(conn, hash, now_ms());
+    if (!found) {
+      failure = found.error();
+      return persistence::cache_load::failed();
+    }
+    if (!*found) {
+      return persistence::cache_load::absent();
+    }
+    auto s = to_info(**found);
+    nlohmann::json j = {
+        {"u", s.user_id},      {"e", s.email},           {"n", s.name}, {"c", s.user_created_at},
+        {"w", s.workspace_id}, {"wn", s.workspace_name}, {"r", s.role}, {"x", s.expires_at}};
+    return persistence::cache_load::value(j.dump());
+  };
+  std::optional<persistence::cache_entry> entry;
+  if (svc->cache) {
+    entry = svc->cache->get("session", handlers::session_key(hash), {}, load);
+  } else if (auto l = load(); l.what != persistence::cache_load::kind::failed) {
+    entry = persistence::cache_entry{l.what == persistence::cache_load::kind::value, l.data};
+  }
+  if (!entry) {
+    return *failure;
+  }
+  if (!entry->present) {
+    return std::optional<session_info>{};
+  }
+  auto j = nlohmann::json::parse(entry->data, nullptr, false);
+  if (!j.is_object()) {
+    return std::optional<session_info>{};  // Not ours: treat the token as unknown.
+  }
+  session_info s;
+  s.token_hash = hash;
+  s.user_id = j.value("u", "");
+  s.email = j.value("e", "");
+  s.name = j.value("n", "");
+  s.user_created_at = j.value("c", int64_t{0});
+  s.workspace_id = j.value("w", "");
+  s.workspace_name = j.value("wn", "");
+  s.role = j.value("r", "");
+  s.expires_at = j.value("x", int64_t{0});
+  if (s.expires_at <= now_ms()) {
+    return std::optional<session_info>{};
+  }
+  return std::optional<session_info>{std::move(s)};
 }
 
 std::vector<api_call> take(loader_actor* self, const std::string& hash) {
@@ -112,11 +168,9 @@ caf::behavior session_loader(loader_actor* self, std::shared_ptr<services> svc) 
         if (waiting.size() > 1) {
           return;
         }
-        run_on_database<std::optional<persistence::session_view>>(
+        run_on_database<std::optional<session_info>>(
             self, svc, false,
-            [hash](persistence::connection& conn) {
-              return persistence::accounts::find_session(conn, hash, now_ms());
-            },
+            [svc, hash](persistence::connection& conn) { return find_session(svc, conn, hash); },
             [self, svc, hash](lookup_result found) {
               if (!found) {
                 auto calls = take(self, hash);
@@ -128,7 +182,7 @@ caf::behavior session_loader(loader_actor* self, std::shared_ptr<services> svc) 
                 answer_all(calls, 401, "the token is not valid; log in again");
                 return;
               }
-              start_session(self, svc, hash, to_info(**found));
+              start_session(self, svc, hash, std::move(**found));
             });
       },
       [self](stats_atom) { return current_stats(self, self->state.processed); },

@@ -53,6 +53,18 @@ struct settings {
 
   // Logging.
   std::string log_level = "info";
+
+  // Read cache and rate limits (0 turns a limit off).
+  bool cache = true;                                   ///< Cache hot reads (L1, and Redis if set).
+  size_t cache_l1_size = 10000;                        ///< Entries in the in-process level.
+  std::chrono::milliseconds cache_l1_ttl{2000};        ///< In-process lifetime.
+  std::chrono::milliseconds cache_l2_ttl{60000};       ///< Redis lifetime (before jitter).
+  std::chrono::milliseconds cache_negative_ttl{1000};  ///< Lifetime of a cached 404.
+
+  std::chrono::milliseconds rate_window{60000};  ///< Length of a rate-limit window.
+  size_t rate_limit_user = 0;                    ///< Requests per window and bearer token.
+  size_t rate_limit_address = 0;                 ///< Requests per window and client address.
+  size_t rate_limit_auth = 20;  ///< Failed logins and signups per window and client address.
 };
 
 /// The outcome of loading: settings, a help request, or one error line.

@@ -121,13 +121,16 @@ api_response contacts_list(handler_context& ctx) {
     return errors.response(req.request_id);
   }
 
-  // One row more than asked tells whether another page follows.
-  auto rows =
-      repo::list(ctx.conn, ctx.session.workspace_id, {params.limit + 1, params.before_id}, q);
-  if (!rows) {
-    return db_failure(rows.error(), req.request_id);
-  }
-  return page_response(*rows, params.limit, to_json);
+  auto variant = std::to_string(params.limit) + "|" + q;
+  return list_page(ctx, "contact", variant, params.before_id.empty(), [&] {
+    // One row more than asked tells whether another page follows.
+    auto rows =
+        repo::list(ctx.conn, ctx.session.workspace_id, {params.limit + 1, params.before_id}, q);
+    if (!rows) {
+      return db_failure(rows.error(), req.request_id);
+    }
+    return page_response(*rows, params.limit, to_json);
+  });
 }
 
 api_response contacts_get(handler_context& ctx) {
@@ -165,7 +168,13 @@ api_response contacts_update(handler_context& ctx) {
 }
 
 api_response contacts_delete(handler_context& ctx) {
-  return delete_one(ctx, contacts);
+  auto res = delete_one(ctx, contacts);
+  // The delete cascades to deal_contacts: cached deals may still list the
+  // contact (a 5xx may have committed too).
+  if (res.status == 204 || res.status >= 500) {
+    invalidate_all(ctx.svc, "deal", ctx.session.workspace_id);
+  }
+  return res;
 }
 
 }  // namespace sb::actors::handlers

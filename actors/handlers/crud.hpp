@@ -5,6 +5,7 @@
 // version-guarded write, and the change event.
 
 #include "actors/credentials.hpp"
+#include "actors/handlers/cache_tags.hpp"
 #include "actors/handlers/handler.hpp"
 
 #include <nlohmann/json.hpp>
@@ -67,6 +68,7 @@ api_response create_one(handler_context& ctx, const resource<Record>& res, const
   if (vetoed) {
     return *vetoed;
   }
+  invalidate_entity(ctx.svc, res.noun, r.workspace_id, r.id);
   auto data = res.to_json(r).dump();
   add_event(ctx, std::string{res.noun} + ".created", r.id, data);
   auto out = json_response(201, std::move(data));
@@ -75,18 +77,73 @@ api_response create_one(handler_context& ctx, const resource<Record>& res, const
   return out;
 }
 
-/// GET of one entity of the caller's workspace.
+/// GET of one entity of the caller's workspace, through the read cache when
+/// there is one: the cached value is the version and the JSON, and a
+/// not-found is cached briefly too.
 template <class Record>
 api_response get_one(handler_context& ctx, const resource<Record>& res) {
   const auto& rid = ctx.request.request_id;
-  auto found = res.find(ctx.conn, ctx.session.workspace_id, ctx.request.params.at(0));
-  if (!found) {
-    return db_failure(found.error(), rid);
+  const auto& ws = ctx.session.workspace_id;
+  const auto& id = ctx.request.params.at(0);
+  std::optional<api_response> failure;
+  auto load = [&]() {
+    auto found = res.find(ctx.conn, ws, id);
+    if (!found) {
+      failure = db_failure(found.error(), rid);
+      return persistence::cache_load::failed();
+    }
+    if (!*found) {
+      return persistence::cache_load::absent();
+    }
+    return persistence::cache_load::value(std::to_string((*found)->version) + "\n" +
+                                          res.to_json(**found).dump());
+  };
+  std::optional<persistence::cache_entry> entry;
+  if (ctx.svc && ctx.svc->cache) {
+    entry = ctx.svc->cache->get(std::string{res.noun}, entity_key(res.noun, ws, id),
+                                {all_tag(res.noun, ws)}, load);
+  } else if (auto l = load(); l.what != persistence::cache_load::kind::failed) {
+    entry = persistence::cache_entry{l.what == persistence::cache_load::kind::value, l.data};
   }
-  if (!*found) {
+  if (!entry) {
+    return std::move(*failure);  // Only our own loader's failure yields no entry.
+  }
+  if (!entry->present) {
     return problem(404, "no such " + std::string{res.noun}, rid);
   }
-  return entity_response(200, res, **found);
+  auto nl = entry->data.find('\n');
+  auto out = json_response(200, entry->data.substr(nl + 1));
+  out.headers.emplace_back("ETag", etag_of(std::stoll(entry->data.substr(0, nl))));
+  return out;
+}
+
+/// The first page of a list (no cursor) through the read cache, under a key
+/// made of the noun, the workspace and `variant` (limit and filters); other
+/// pages, and answers other than 200, are never cached. `load` renders the
+/// page from the database.
+template <class Load>
+api_response list_page(handler_context& ctx, std::string_view noun, const std::string& variant,
+                       bool first_page, Load load) {
+  auto* cache = ctx.svc ? ctx.svc->cache.get() : nullptr;
+  if (cache == nullptr || !first_page) {
+    return load();
+  }
+  const auto& ws = ctx.session.workspace_id;
+  std::optional<api_response> uncached;
+  auto entry =
+      cache->get(std::string{noun} + "_list", std::string{noun} + "-list:" + ws + ":" + variant,
+                 {list_tag(noun, ws), all_tag(noun, ws)}, [&] {
+                   auto res = load();
+                   if (res.status != 200) {
+                     uncached = std::move(res);
+                     return persistence::cache_load::failed();
+                   }
+                   return persistence::cache_load::value(std::move(res.body));
+                 });
+  if (!entry) {
+    return std::move(*uncached);
+  }
+  return json_response(200, std::move(entry->data));
 }
 
 /// PATCH of one entity: reads it, checks If-Match, lets `apply(record)`
@@ -126,11 +183,14 @@ api_response patch_one(handler_context& ctx, const resource<Record>& res, Apply 
     return written;
   });
   if (!st) {
+    // The commit may have happened before the connection failed.
+    invalidate_entity(ctx.svc, res.noun, ctx.session.workspace_id, ctx.request.params.at(0));
     return res.failure(st.error(), rid);
   }
   if (outcome) {
     return *outcome;
   }
+  invalidate_entity(ctx.svc, res.noun, ctx.session.workspace_id, updated.id);
   add_event(ctx, noun + ".updated", updated.id, res.to_json(updated).dump());
   return entity_response(200, res, updated);
 }
@@ -158,6 +218,8 @@ api_response delete_one(handler_context& ctx, const resource<Record>& res) {
     return res.remove(conn, ctx.session.workspace_id, id);
   });
   if (!removed) {
+    // The commit may have happened before the connection failed.
+    invalidate_entity(ctx.svc, res.noun, ctx.session.workspace_id, id);
     return db_failure(removed.error(), rid);
   }
   if (outcome) {
@@ -166,6 +228,7 @@ api_response delete_one(handler_context& ctx, const resource<Record>& res) {
   if (!*removed) {
     return problem(404, "no such " + noun, rid);
   }
+  invalidate_entity(ctx.svc, res.noun, ctx.session.workspace_id, id);
   add_event(ctx, noun + ".deleted", id, "null");
   return no_content();
 }

@@ -4,11 +4,13 @@
 #include "observability/metrics.hpp"
 
 #include <condition_variable>
+#include <cstdlib>
 #include <future>
 #include <list>
 #include <map>
 #include <mutex>
 #include <random>
+#include <thread>
 #include <unordered_map>
 
 namespace sb::persistence {
@@ -42,16 +44,19 @@ const std::string fill_script = std::string{stamp_lua} +
                                 "if s ~= ARGV[1] then return 0 end "
                                 "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1";
 
-// Bumps every tag (kept ARGV[1] ms, longer than any entry lives), then tells
-// the other processes on channel ARGV[2] with message ARGV[3].
+// Bumps every tag KEYS[2..] (kept ARGV[1] ms, longer than any entry lives)
+// and the sequence KEYS[1], then tells the other processes on channel
+// ARGV[2]: "<origin ARGV[3]>\n<sequence><ARGV[4]: \n-separated tags>".
 const std::string invalidate_script =
-    "for i = 1, #KEYS do redis.call('INCR', KEYS[i]) redis.call('PEXPIRE', KEYS[i], ARGV[1]) end "
-    "redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1";
+    "for i = 2, #KEYS do redis.call('INCR', KEYS[i]) redis.call('PEXPIRE', KEYS[i], ARGV[1]) end "
+    "local seq = redis.call('INCR', KEYS[1]) "
+    "redis.call('PUBLISH', ARGV[2], ARGV[3] .. '\\n' .. seq .. ARGV[4]) return seq";
 
-// Bumps the epoch (KEYS[1]), so every entry written before is stale, and
-// tells every process to drop its L1.
+// Bumps the epoch KEYS[2], so every entry written before is stale, and tells
+// every process to drop its L1 (the tag "*").
 const std::string epoch_script =
-    "redis.call('INCR', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1";
+    "redis.call('INCR', KEYS[2]) local seq = redis.call('INCR', KEYS[1]) "
+    "redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. seq .. '\\n*') return seq";
 
 // Sends one command and waits for its reply; the client's command timeout
 // bounds the wait.
@@ -126,7 +131,8 @@ class read_cache::impl {
         breaker_(options_.breaker_failures, options_.breaker_open),
         origin_(random_origin()),
         channel_(options_.key_prefix + "invalidate"),
-        epoch_key_(options_.key_prefix + "epoch") {
+        epoch_key_(options_.key_prefix + "epoch"),
+        seq_key_(options_.key_prefix + "seq") {
     for (auto& s : stripes_) {
       s = 0;
     }
@@ -149,11 +155,18 @@ class read_cache::impl {
   std::optional<cache_entry> get(const std::string& kind, const std::string& key,
                                  const std::vector<std::string>& tags, const loader& load);
   void invalidate(const std::vector<std::string>& tags);
+  void invalidate_locally(const std::vector<std::string>& tags);
+  static void invalidate_async(const std::shared_ptr<impl>& self,
+                               const std::vector<std::string>& tags, std::function<void()> done);
   cache_stats stats(const std::string& kind);
   std::string breaker_state() const {
     return redis_ ? to_string(breaker_.current()) : std::string{"none"};
   }
-  bool l1_trusted() const { return !subscriber_ || subscriber_->healthy(); }
+  bool l1_trusted() const {
+    return !subscriber_ ||
+           (subscriber_->healthy() &&
+            clock_type::now() - subscriber_->healthy_since() >= options_.channel_grace);
+  }
 
  private:
   // A load in progress that other readers of the same key may wait for.
@@ -190,10 +203,16 @@ class read_cache::impl {
   bool l2_allowed(kind_metrics& m);
   void report(bool ok);
   bool recover();
+  std::optional<std::vector<std::string>> invalidation_command(
+      const std::vector<std::string>& tags);
+  void invalidation_done(const redis_reply& r);
+  void fence();
   std::vector<std::string> script_args(const std::string& script, const std::string& key,
                                        const std::vector<std::string>& tags) const;
   void on_message(const std::string& message);
   void on_subscribed();
+  void heard(uint64_t seq);
+  bool l1_synced(kind_metrics& m);
 
   const cache_options options_;
   const std::shared_ptr<redis_client> redis_;
@@ -201,6 +220,7 @@ class read_cache::impl {
   const std::string origin_;  // Tells our own invalidation messages apart.
   const std::string channel_;
   const std::string epoch_key_;
+  const std::string seq_key_;
 
   // L1: generations, then the LRU itself.
   std::array<std::atomic<uint64_t>, stripe_count> stripes_;
@@ -215,12 +235,18 @@ class read_cache::impl {
   // Invalidations that could not reach Redis since the last epoch bump.
   std::atomic<uint64_t> dirty_{0};
   std::mutex recover_mtx_;
+  // When Redis started failing (steady clock ticks), 0 while it works.
+  std::atomic<int64_t> failing_since_{0};
 
   std::mutex kinds_mtx_;
   std::map<std::string, std::unique_ptr<kind_metrics>> kinds_;
 
   observability::gauge* breaker_gauge_ = nullptr;
   std::atomic<uint64_t> subscribed_{0};
+  // The highest invalidation sequence number applied from the channel.
+  std::mutex seq_mtx_;
+  std::condition_variable seq_cv_;
+  uint64_t heard_seq_ = 0;
   std::unique_ptr<redis_subscriber> subscriber_;  // Last: its thread uses the members above.
 };
 
@@ -277,16 +303,22 @@ std::optional<cache_entry> read_cache::impl::get(const std::string& kind, const 
   }
   auto stamp = capture(stripes);
 
-  // 2. The L1, unless other processes' writes could go unheard.
-  bool use_l1 = l1_trusted();
-  if (use_l1) {
-    if (auto hit = l1_find(key, stripes)) {
-      m.count(m.n_l1, m.l1);
-      observe();
-      return hit;
-    }
-  } else {
+  // 2. Without the invalidation channel other processes' writes go unheard:
+  // neither level can be trusted, so the database answers (and nothing is
+  // stored) until the channel is back.
+  if (!l1_trusted()) {
     m.count(m.n_bypass, m.bypass);
+    auto l = run_loader();
+    observe();
+    return l.what == cache_load::kind::failed ? std::nullopt : std::optional{to_entry(l)};
+  }
+  bool synced = !redis_ || l1_synced(m);
+  if (!synced) {
+    m.count(m.n_bypass, m.bypass);
+  } else if (auto hit = l1_find(key, stripes)) {
+    m.count(m.n_l1, m.l1);
+    observe();
+    return hit;
   }
 
   // 3. Join a load of the same key under the same generations, or lead one.
@@ -335,9 +367,7 @@ std::optional<cache_entry> read_cache::impl::get(const std::string& kind, const 
   auto l2 = l2_find(m, key, all_tags);
   if (l2.hit) {
     m.count(m.n_l2, m.l2);
-    if (use_l1) {
-      l1_store(key, stripes, stamp, *l2.hit);
-    }
+    l1_store(key, stripes, stamp, *l2.hit);
     observe();
     return finish(std::move(l2.hit));
   }
@@ -350,9 +380,7 @@ std::optional<cache_entry> read_cache::impl::get(const std::string& kind, const 
     return finish(std::nullopt);
   }
   auto value = to_entry(l);
-  if (use_l1) {
-    l1_store(key, stripes, stamp, value);
-  }
+  l1_store(key, stripes, stamp, value);
   if (l2.stamp) {
     l2_store(m, key, all_tags, *l2.stamp, value);
   }
@@ -420,8 +448,11 @@ std::vector<std::string> read_cache::impl::script_args(const std::string& script
 void read_cache::impl::report(bool ok) {
   if (ok) {
     breaker_.success();
+    failing_since_ = 0;
   } else {
     breaker_.failure();
+    int64_t none = 0;
+    failing_since_.compare_exchange_strong(none, clock_type::now().time_since_epoch().count());
   }
   breaker_gauge_->set(breaker_.current() == circuit_breaker::state::closed ? 0.0 : 1.0);
 }
@@ -490,50 +521,105 @@ void read_cache::impl::l2_store(kind_metrics& m, const std::string& key,
   report(true);
 }
 
-void read_cache::impl::invalidate(const std::vector<std::string>& tags) {
-  if (tags.empty()) {
-    return;
-  }
-  // 1. Here, at once.
+void read_cache::impl::invalidate_locally(const std::vector<std::string>& tags) {
   for (const auto& t : tags) {
     ++stripes_[stripe_of(t)];
   }
-  if (!redis_) {
-    return;
-  }
+}
 
-  // 2. In Redis and in the other processes' L1s. When that fails, some L2
-  // entry may now be stale: the epoch must move before the L2 is trusted.
-  auto& m = metrics_of("invalidations");
-  if (!breaker_.allow()) {
-    ++dirty_;
-    m.count(m.n_bypass, m.bypass);
-    return;
+std::optional<std::vector<std::string>> read_cache::impl::invalidation_command(
+    const std::vector<std::string>& tags) {
+  if (!redis_ || tags.empty() || !options_.enabled) {
+    return std::nullopt;
   }
-  std::string message = origin_;
-  std::vector<std::string> args{"EVAL", invalidate_script, std::to_string(tags.size())};
+  // Sent even while the breaker is open: another process whose channel is
+  // up trusts its first level and must hear of this write. A failure marks
+  // the L2 dirty (see recover()) and fences the answer (see fence()).
+  std::string tail;
+  std::vector<std::string> args{"EVAL", invalidate_script, std::to_string(tags.size() + 1),
+                                seq_key_};
   for (const auto& t : tags) {
     args.push_back(options_.key_prefix + "g:" + t);
-    message += "\n" + t;
+    tail += "\n" + t;
   }
   // Tags outlive every entry that depends on them: a tag that expired and
   // restarted at 0 could otherwise match an old entry's stamp.
   auto keep = std::max<std::chrono::milliseconds>(std::chrono::hours(24), options_.l2_ttl * 4);
   args.push_back(std::to_string(keep.count()));
   args.push_back(channel_);
-  args.push_back(message);
-  auto r = call(*redis_, std::move(args));
+  args.push_back(origin_);
+  args.push_back(tail);
+  return args;
+}
+
+void read_cache::impl::invalidation_done(const redis_reply& r) {
   if (r.is_error()) {
     ++dirty_;
     report(false);
+    auto& m = metrics_of("invalidations");
     m.count(m.n_error, m.error);
     SB_LOG(persistence, debug, no_context, "cache invalidation failed error={}", r.describe());
     return;
   }
   report(true);
-  if (dirty_.load() != 0) {
-    recover();
+}
+
+void read_cache::impl::invalidate(const std::vector<std::string>& tags) {
+  // Here at once, then in Redis and in the other processes' L1s.
+  invalidate_locally(tags);
+  auto args = invalidation_command(tags);
+  if (!args) {
+    if (redis_ && options_.enabled && dirty_.load() != 0) {
+      fence();
+    }
+    return;
   }
+  // While the channel is up Redis is reachable, and this process's own
+  // connection is only catching up (a reconnect): retry for a while rather
+  // than leave other processes unaware.
+  auto r = call(*redis_, *args);
+  auto give_up = clock_type::now() + std::chrono::milliseconds(600);
+  while (r.is_error() && subscriber_ && subscriber_->healthy() && clock_type::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    r = call(*redis_, *args);
+  }
+  invalidation_done(r);
+  if (dirty_.load() != 0 && !recover()) {
+    fence();
+  }
+}
+
+void read_cache::impl::fence() {
+  // The other processes did not hear of this write. Each one stops trusting
+  // its caches once its channel misses a ping, at most ping_interval +
+  // ping_timeout after Redis stopped answering; the write is answered only
+  // after that, so that no process can serve the old value to a reader who
+  // saw the answer. Only the first writes of an outage wait.
+  auto since = failing_since_.load();
+  if (since == 0) {
+    since = clock_type::now().time_since_epoch().count();
+  }
+  auto margin = std::chrono::milliseconds(50);
+  auto until = clock_type::time_point{clock_type::duration{since}} +
+               options_.subscriber.ping_interval + options_.subscriber.ping_timeout + margin;
+  if (until > clock_type::now()) {
+    std::this_thread::sleep_until(until);
+  }
+}
+
+void read_cache::impl::invalidate_async(const std::shared_ptr<impl>& self,
+                                        const std::vector<std::string>& tags,
+                                        std::function<void()> done) {
+  self->invalidate_locally(tags);
+  auto args = self->invalidation_command(tags);
+  if (!args) {
+    done();
+    return;
+  }
+  self->redis_->command(std::move(*args), [self, done = std::move(done)](redis_reply r) {
+    self->invalidation_done(r);
+    done();
+  });
 }
 
 bool read_cache::impl::recover() {
@@ -549,7 +635,7 @@ bool read_cache::impl::recover() {
   if (!breaker_.allow()) {
     return false;
   }
-  auto r = call(*redis_, {"EVAL", epoch_script, "1", epoch_key_, channel_, origin_ + "\n*"});
+  auto r = call(*redis_, {"EVAL", epoch_script, "2", seq_key_, epoch_key_, channel_, origin_});
   if (r.is_error()) {
     report(false);
     return false;
@@ -562,12 +648,17 @@ bool read_cache::impl::recover() {
 }
 
 void read_cache::impl::on_message(const std::string& message) {
+  // "<origin>\n<sequence>\n<tag>\n<tag>...": our own tags were applied
+  // locally already, but every sequence number counts (see l1_synced()).
   auto nl = message.find('\n');
-  if (nl == std::string::npos || message.compare(0, nl, origin_) == 0) {
-    return;  // Ours: applied locally already.
+  if (nl == std::string::npos) {
+    return;
   }
-  size_t start = nl + 1;
-  while (start <= message.size()) {
+  bool ours = message.compare(0, nl, origin_) == 0;
+  auto nl2 = message.find('\n', nl + 1);
+  auto seq = std::strtoull(message.c_str() + nl + 1, nullptr, 10);
+  size_t start = nl2 == std::string::npos ? message.size() + 1 : nl2 + 1;
+  while (!ours && start <= message.size()) {
     auto end = message.find('\n', start);
     if (end == std::string::npos) {
       end = message.size();
@@ -580,16 +671,58 @@ void read_cache::impl::on_message(const std::string& message) {
     }
     start = end + 1;
   }
+  heard(seq);
+}
+
+void read_cache::impl::heard(uint64_t seq) {
+  {
+    std::lock_guard<std::mutex> lock(seq_mtx_);
+    if (seq <= heard_seq_) {
+      return;
+    }
+    heard_seq_ = seq;
+  }
+  seq_cv_.notify_all();
 }
 
 void read_cache::impl::on_subscribed() {
   // Messages may have been missed while away: drop the L1, and after a
   // reconnect also treat the L2 as suspect (a restarted server may have
-  // loaded entries from disk that later writes never invalidated).
+  // loaded entries from disk that later writes never invalidated). The
+  // sequence starts over from what Redis holds now (0 after a restart).
   ++l1_epoch_;
   if (++subscribed_ > 1) {
     ++dirty_;
   }
+  {
+    std::lock_guard<std::mutex> lock(seq_mtx_);
+    heard_seq_ = 0;
+  }
+  redis_->command({"GET", seq_key_}, [this](redis_reply r) {
+    if (r.type() == redis_reply::kind::string) {
+      heard(std::strtoull(r.text().c_str(), nullptr, 10));
+    }
+  });
+}
+
+bool read_cache::impl::l1_synced(kind_metrics& m) {
+  // Every invalidation published before this read began must have been
+  // applied here, or a reader could see a value that a write answered
+  // moments ago on another process has replaced.
+  if (!breaker_.allow()) {
+    return false;
+  }
+  auto r = call(*redis_, {"GET", seq_key_});
+  if (r.is_error()) {
+    report(false);
+    m.count(m.n_error, m.error);
+    return false;
+  }
+  report(true);
+  auto target = r.is_nil() ? 0 : std::strtoull(r.text().c_str(), nullptr, 10);
+  std::unique_lock<std::mutex> lock(seq_mtx_);
+  return seq_cv_.wait_for(lock, std::chrono::milliseconds(50),
+                          [&] { return heard_seq_ >= target; });
 }
 
 cache_stats read_cache::impl::stats(const std::string& kind) {
@@ -619,6 +752,15 @@ std::optional<cache_entry> read_cache::get(const std::string& kind, const std::s
 
 void read_cache::invalidate(const std::vector<std::string>& tags) {
   impl_->invalidate(tags);
+}
+
+void read_cache::invalidate_locally(const std::vector<std::string>& tags) {
+  impl_->invalidate_locally(tags);
+}
+
+void read_cache::invalidate_async(const std::vector<std::string>& tags,
+                                  std::function<void()> done) {
+  impl::invalidate_async(impl_, tags, std::move(done));
 }
 
 cache_stats read_cache::stats(const std::string& kind) const {

@@ -15,12 +15,13 @@
 // a pub/sub channel and bump their own L1 generations.
 //
 // Redis is optional and never trusted blindly: failures open a circuit
-// breaker (reads then go to the database), a write whose invalidation could
-// not reach Redis bumps a global epoch once Redis answers again (every L2
-// entry written before goes stale), and the L1 is bypassed while the
-// invalidation channel is down, since other processes' writes would go
-// unheard. Calls block on Redis for at most the client's command timeout:
-// call them from blocking workers only.
+// breaker (reads then go to the database); while the invalidation channel is
+// down both levels are bypassed, since other processes' writes would go
+// unheard; a write whose invalidation could not reach Redis bumps a global
+// epoch once Redis answers again (every L2 entry written before goes stale)
+// and is answered only after every other process must have noticed the
+// outage (see fence()). Calls block on Redis for at most the client's command
+// timeout: call them from blocking workers only.
 
 #include "persistence/cache/circuit_breaker.hpp"
 #include "persistence/redis/client.hpp"
@@ -51,6 +52,9 @@ struct cache_options {
   std::chrono::milliseconds breaker_open{1000};  ///< Pause before a probe.
   std::string key_prefix = "sb:cache:";          ///< Of every Redis key and the channel.
   subscriber_options subscriber = {};            ///< Of the invalidation channel.
+  /// After the channel (re)connects, the caches stay bypassed this long, so
+  /// that every other process has reconnected too and can be heard.
+  std::chrono::milliseconds channel_grace{500};
 };
 
 /// What a loader found in the database.
@@ -114,6 +118,13 @@ class read_cache {
   /// in this process at once and in the others through Redis. Call it after
   /// the write committed and before answering.
   void invalidate(const std::vector<std::string>& tags);
+
+  /// Makes `tags` stale in this process only; never blocks.
+  void invalidate_locally(const std::vector<std::string>& tags);
+
+  /// As invalidate(), without blocking: `done` runs once Redis has answered
+  /// (on the Redis client's thread), or at once without Redis.
+  void invalidate_async(const std::vector<std::string>& tags, std::function<void()> done);
 
   /// Tells whether the cache is on.
   bool enabled() const { return options_.enabled; }

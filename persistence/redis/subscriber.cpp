@@ -130,6 +130,7 @@ bool redis_subscriber::listen_once() {
   if (!run_command(c, {"SUBSCRIBE", channel_})) {
     return false;
   }
+  healthy_since_ = clock_type::now().time_since_epoch().count();
   healthy_ = true;
   ++subscriptions_;
   SB_LOG(persistence, debug, no_context, "redis subscribed channel={} endpoint={}", channel_,

@@ -21,8 +21,8 @@ namespace sb::persistence {
 /// Settings of a subscriber.
 struct subscriber_options {
   std::chrono::milliseconds connect_timeout{1000};  ///< Connect, AUTH and SUBSCRIBE together.
-  std::chrono::milliseconds ping_interval{200};     ///< A PING after this much silence.
-  std::chrono::milliseconds ping_timeout{500};      ///< No answer within this: reconnect.
+  std::chrono::milliseconds ping_interval{100};     ///< A PING after this much silence.
+  std::chrono::milliseconds ping_timeout{300};      ///< No answer within this: reconnect.
   std::chrono::milliseconds backoff_initial{50};    ///< First reconnect delay (before jitter).
   std::chrono::milliseconds backoff_max{2000};      ///< Longest reconnect delay.
 };
@@ -53,6 +53,12 @@ class redis_subscriber {
   /// Tells whether the subscription is up and the server answered the last ping in time.
   bool healthy() const { return healthy_.load(); }
 
+  /// When the current subscription was established (steady clock); meaningful while healthy().
+  std::chrono::steady_clock::time_point healthy_since() const {
+    return std::chrono::steady_clock::time_point{
+        std::chrono::steady_clock::duration{healthy_since_.load()}};
+  }
+
   /// How many times the subscription was (re)established.
   uint64_t subscriptions() const { return subscriptions_.load(); }
 
@@ -66,6 +72,7 @@ class redis_subscriber {
   const subscriber_options options_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> healthy_{false};
+  std::atomic<int64_t> healthy_since_{0};
   std::atomic<uint64_t> subscriptions_{0};
   struct wake;
   std::unique_ptr<wake> wake_;

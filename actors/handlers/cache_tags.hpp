@@ -1,0 +1,54 @@
+#pragma once
+
+// The names under which workspace entities sit in the read cache, and the
+// invalidations that writers owe it. Every write to contacts, deals or videos
+// must call one of the invalidate_ functions after it commits and before it
+// answers, or readers may see the old data for up to the cache's lifetime.
+
+#include "actors/services.hpp"
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sb::actors::handlers {
+
+/// The cache key of one entity, e.g. "contact:w1:ct_1".
+inline std::string entity_key(std::string_view noun, std::string_view ws, std::string_view id) {
+  return std::string{noun} + ":" + std::string{ws} + ":" + std::string{id};
+}
+
+/// The cache key of a login session, by the SHA-256 of its token.
+inline std::string session_key(std::string_view token_hash) {
+  return "session:" + std::string{token_hash};
+}
+
+/// The tag every list page of a noun in a workspace depends on.
+inline std::string list_tag(std::string_view noun, std::string_view ws) {
+  return std::string{noun} + "-lists:" + std::string{ws};
+}
+
+/// The tag every cached entity and list of a noun in a workspace depends on.
+inline std::string all_tag(std::string_view noun, std::string_view ws) {
+  return std::string{noun} + "-all:" + std::string{ws};
+}
+
+/// After one entity was created, changed or deleted: it and every list page.
+inline void invalidate_entity(const std::shared_ptr<services>& svc, std::string_view noun,
+                              std::string_view ws, std::string_view id) {
+  if (svc && svc->cache) {
+    svc->cache->invalidate({entity_key(noun, ws, id), list_tag(noun, ws)});
+  }
+}
+
+/// After a bulk change (an import, a cascade): every entity and list of a
+/// noun in the workspace.
+inline void invalidate_all(const std::shared_ptr<services>& svc, std::string_view noun,
+                           std::string_view ws) {
+  if (svc && svc->cache) {
+    svc->cache->invalidate({all_tag(noun, ws)});
+  }
+}
+
+}  // namespace sb::actors::handlers
