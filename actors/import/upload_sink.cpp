@@ -180,6 +180,14 @@ void complete(upload_actor* self, const std::shared_ptr<services>& svc) {
   run_on_database<std::string>(
       self, svc, true, std::move(step), [self, svc](persistence::db_result<std::string> job_id) {
         auto& st = self->state;
+        if (!job_id && job_id.error().code == persistence::db_errc::timeout) {
+          // The transaction may still commit, queueing a job that needs the
+          // upload; an upload it did not complete goes with the
+          // abandoned-upload sweep.
+          st.reply.deliver(handlers::db_failure(job_id.error(), st.reply.request_id()));
+          self->quit();
+          return;
+        }
         if (!job_id) {
           fail(self, svc, job_id.error());
           return;
