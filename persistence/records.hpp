@@ -92,6 +92,7 @@ struct video_record {
   int64_t version = 1;
   int64_t created_at = 0;
   int64_t updated_at = 0;
+  std::optional<int64_t> duration_seconds;  ///< Length, for the share watched; empty if unknown.
 };
 
 /// One viewing event of a video; its id is chosen by the client, unique per workspace.

@@ -30,6 +30,7 @@ json to_json(const video_record& v) {
       {"title", v.title},
       {"description", v.description ? json(*v.description) : json(nullptr)},
       {"status", v.status},
+      {"duration_seconds", v.duration_seconds ? json(*v.duration_seconds) : json(nullptr)},
       {"version", v.version},
       {"created_at", rfc3339(v.created_at)},
       {"updated_at", rfc3339(v.updated_at)},
@@ -37,7 +38,7 @@ json to_json(const video_record& v) {
 }
 
 void read_fields(const json& body, video_record& v, bool create, field_errors& errors) {
-  reject_unknown(body, {"title", "description", "status"}, errors);
+  reject_unknown(body, {"title", "description", "status", "duration_seconds"}, errors);
   auto title = read_text(body, "title", {create, false, 200, 0}, errors);
   if (title.value) {
     v.title = *title.value;
@@ -52,6 +53,15 @@ void read_fields(const json& body, video_record& v, bool create, field_errors& e
       v.status = *status.value;
     } else {
       errors.add("status", status_list);
+    }
+  }
+  // The length in whole seconds, which the engagement report's share
+  // watched needs; null when unknown.
+  if (auto d = body.find("duration_seconds"); d != body.end() && !d->is_null()) {
+    if (d->is_number_integer() && d->get<int64_t>() > 0 && d->get<int64_t>() <= 604'800) {
+      v.duration_seconds = d->get<int64_t>();
+    } else {
+      errors.add("duration_seconds", "must be whole seconds from 1 to 604800, or null");
     }
   }
 }
@@ -133,6 +143,9 @@ api_response videos_update(handler_context& ctx) {
     }
     if (body->contains("status")) {
       v.status = patch.status;
+    }
+    if (body->contains("duration_seconds")) {
+      v.duration_seconds = patch.duration_seconds;
     }
     return std::optional<api_response>{};
   });

@@ -33,8 +33,6 @@ db_result<std::set<std::string>> existing_videos(connection& conn, std::string_v
 
 /// Sets a video's length in seconds (NULL when unknown), which the
 /// engagement report needs for the share watched.
-// TODO: POST/PATCH /v1/videos do not take a duration yet, so only this call
-// (or a direct write) sets one; until then the share watched is null.
 db_result<bool> set_duration(connection& conn, std::string_view workspace_id,
                              std::string_view video_id, std::optional<int64_t> seconds);
 

@@ -7,11 +7,20 @@ namespace sb::persistence::videos {
 namespace {
 
 constexpr const char* columns =
-    "id, workspace_id, title, description, status, version, created_at, updated_at";
+    "id, workspace_id, title, description, status, version, created_at, updated_at, "
+    "duration_seconds";
 
 video_record read(const row& r) {
-  return {r.text(0), r.text(1),  r.text(2),  r.opt_text(3),
-          r.text(4), r.int64(5), r.int64(6), r.int64(7)};
+  video_record v{r.text(0), r.text(1),  r.text(2),  r.opt_text(3),
+                 r.text(4), r.int64(5), r.int64(6), r.int64(7)};
+  if (!r.is_null(8)) {
+    v.duration_seconds = r.int64(8);
+  }
+  return v;
+}
+
+param duration(const video_record& v) {
+  return v.duration_seconds ? param{*v.duration_seconds} : param{};
 }
 
 }  // namespace
@@ -19,9 +28,9 @@ video_record read(const row& r) {
 db_status insert(connection& conn, const video_record& v) {
   auto res = conn.execute(
       "INSERT INTO videos (id, workspace_id, title, description, status, version, created_at, "
-      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "updated_at, duration_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
       {v.id, v.workspace_id, v.title, nullable(v.description), v.status, v.version, v.created_at,
-       v.updated_at});
+       v.updated_at, duration(v)});
   return detail::status_of(res);
 }
 
@@ -47,10 +56,10 @@ db_result<std::vector<video_record>> list(connection& conn, std::string_view wor
 
 db_result<bool> update(connection& conn, const video_record& v, int64_t expected_version) {
   auto res = conn.execute(
-      "UPDATE videos SET title = ?, description = ?, status = ?, version = ?, updated_at = ? "
-      "WHERE workspace_id = ? AND id = ? AND version = ?",
-      {v.title, nullable(v.description), v.status, v.version, v.updated_at, v.workspace_id, v.id,
-       expected_version});
+      "UPDATE videos SET title = ?, description = ?, status = ?, version = ?, updated_at = ?, "
+      "duration_seconds = ? WHERE workspace_id = ? AND id = ? AND version = ?",
+      {v.title, nullable(v.description), v.status, v.version, v.updated_at, duration(v),
+       v.workspace_id, v.id, expected_version});
   if (!res) {
     return res.error();
   }

@@ -139,9 +139,10 @@ TEST_CASE("a report job aggregates the workspace's events and its result downloa
   auto [bob, bob_ws] = sign_up(srv.port(), "bob@example.com");
   auto intro = new_video(alice, "Intro, part 1");
   auto outro = new_video(alice, "Outro");
-  // TODO: the videos API does not take a duration yet; set it in the database.
-  auto conn = connect(db.connection_string());
-  require_ok(conn->execute("UPDATE videos SET duration_seconds = 100 WHERE id = ?", {intro}));
+  auto timed = alice.patch("/v1/videos/" + intro, {{"duration_seconds", 100}});
+  REQUIRE(timed.status == 200);
+  CHECK(timed.json()["duration_seconds"] == 100);
+  CHECK(alice.patch("/v1/videos/" + outro, {{"duration_seconds", -5}}).status == 422);
 
   // January 2026: ct_a finished the intro, ct_b watched half, one anonymous play.
   auto ok = alice.post("/v1/activity/batch",
