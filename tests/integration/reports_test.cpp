@@ -9,7 +9,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <thread>
@@ -249,4 +251,40 @@ TEST_CASE("a queued report is cancelled and never downloads") {
   CHECK(cancelled.json()["status"] == "cancelled");
   CHECK(alice.del("/v1/reports/" + j.id).status == 409);
   CHECK(alice.get("/v1/reports/" + j.id + "/download").status == 409);
+}
+
+TEST_CASE("a report of several chunks downloads whole, with its Content-Length") {
+  auto db = temp_sqlite_database();
+  server_process srv{{{"SWITCHBOARD_DATABASE", db}, {"SWITCHBOARD_PASSWORD_HASH", "minimum"}}};
+  auto [alice, alice_ws] = sign_up(srv.port(), "alice@example.com");
+
+  // 400 videos with 300-character titles: about 125 KiB of CSV, two chunks.
+  auto conn = connect(db);
+  for (int i = 0; i < 400; ++i) {
+    char id[40];
+    std::snprintf(id, sizeof id, "vid_01%024d", i);
+    require_ok(conn->execute(
+        "INSERT INTO videos (id, workspace_id, title, status, version, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'ready', 1, 0, 0)",
+        {std::string{id}, alice_ws, std::string(300, 'a' + i % 26)}));
+  }
+
+  auto created = alice.post(
+      "/v1/reports",
+      {{"kind", "engagement"}, {"format", "csv"}, {"from", "2026-01-01"}, {"to", "2026-02-01"}});
+  REQUIRE(created.status == 202);
+  auto id = created.json()["id"].get<std::string>();
+  auto view = wait_for_status(alice, id, "succeeded");
+  REQUIRE(view["status"] == "succeeded");
+  auto size = view["size"].get<size_t>();
+  CHECK(size > 64 * 1024);
+
+  auto download = alice.get("/v1/reports/" + id + "/download");
+  REQUIRE(download.status == 200);
+  CHECK(download.header("content-length") == std::to_string(size));
+  CHECK(download.body.size() == size);
+  CHECK(std::count(download.body.begin(), download.body.end(), '\n') == 401);
+  CHECK(download.body.rfind("video_id,title,", 0) == 0);
+  CHECK(download.body.find("vid_01" + std::string(21, '0') + "399," + std::string(300, 'j')) !=
+        std::string::npos);
 }
