@@ -150,7 +150,13 @@ class read_cache::impl {
         std::make_unique<redis_subscriber>(endpoint, channel_, std::move(cb), options_.subscriber);
   }
 
-  ~impl() { subscriber_.reset(); }
+  ~impl() {
+    subscriber_.reset();
+    // Every command completes within the client's timeout.
+    while (pending_async_.load() != 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
 
   std::optional<cache_entry> get(const std::string& kind, const std::string& key,
                                  const std::vector<std::string>& tags, const loader& load);
@@ -213,6 +219,7 @@ class read_cache::impl {
   void on_subscribed();
   void heard(uint64_t seq);
   bool l1_synced(kind_metrics& m);
+  void send_round(std::unique_lock<std::mutex>& lock);
 
   const cache_options options_;
   const std::shared_ptr<redis_client> redis_;
@@ -247,6 +254,15 @@ class read_cache::impl {
   std::mutex seq_mtx_;
   std::condition_variable seq_cv_;
   uint64_t heard_seq_ = 0;
+  // Shared sequence reads (see l1_synced()), guarded by seq_mtx_.
+  uint64_t sent_round_ = 0;
+  uint64_t wanted_round_ = 0;
+  uint64_t done_round_ = 0;
+  bool round_in_flight_ = false;
+  bool round_ok_ = false;
+  uint64_t round_seq_ = 0;
+  // Replies still to come that use this object.
+  std::atomic<int> pending_async_{0};
   std::unique_ptr<redis_subscriber> subscriber_;  // Last: its thread uses the members above.
 };
 
@@ -698,31 +714,65 @@ void read_cache::impl::on_subscribed() {
     std::lock_guard<std::mutex> lock(seq_mtx_);
     heard_seq_ = 0;
   }
+  ++pending_async_;
   redis_->command({"GET", seq_key_}, [this](redis_reply r) {
     if (r.type() == redis_reply::kind::string) {
       heard(std::strtoull(r.text().c_str(), nullptr, 10));
     }
+    --pending_async_;
   });
 }
 
 bool read_cache::impl::l1_synced(kind_metrics& m) {
   // Every invalidation published before this read began must have been
   // applied here, or a reader could see a value that a write answered
-  // moments ago on another process has replaced.
+  // moments ago on another process has replaced. So the reader needs the
+  // sequence number from a GET sent after it arrived, and then to have heard
+  // that far. Readers share GETs: one is in flight at a time, and it serves
+  // everyone who arrived before it was sent.
   if (!breaker_.allow()) {
     return false;
   }
-  auto r = call(*redis_, {"GET", seq_key_});
-  if (r.is_error()) {
-    report(false);
+  std::unique_lock<std::mutex> lock(seq_mtx_);
+  auto round = sent_round_ + 1;
+  wanted_round_ = std::max(wanted_round_, round);
+  if (!round_in_flight_) {
+    send_round(lock);
+  }
+  auto deadline = clock_type::now() + std::chrono::milliseconds(250);
+  if (!seq_cv_.wait_until(lock, deadline, [&] { return done_round_ >= round; })) {
+    return false;
+  }
+  if (!round_ok_) {
     m.count(m.n_error, m.error);
     return false;
   }
-  report(true);
-  auto target = r.is_nil() ? 0 : std::strtoull(r.text().c_str(), nullptr, 10);
-  std::unique_lock<std::mutex> lock(seq_mtx_);
-  return seq_cv_.wait_for(lock, std::chrono::milliseconds(50),
-                          [&] { return heard_seq_ >= target; });
+  auto target = round_seq_;
+  return seq_cv_.wait_until(lock, deadline, [&] { return heard_seq_ >= target; });
+}
+
+void read_cache::impl::send_round(std::unique_lock<std::mutex>&) {
+  // Called with seq_mtx_ held; the reply may come on another thread at once,
+  // and it takes the lock itself.
+  round_in_flight_ = true;
+  auto round = ++sent_round_;
+  ++pending_async_;
+  redis_->command({"GET", seq_key_}, [this, round](redis_reply r) {
+    report(!r.is_error());
+    {
+      std::unique_lock<std::mutex> lock(seq_mtx_);
+      round_in_flight_ = false;
+      done_round_ = round;
+      round_ok_ = !r.is_error();
+      round_seq_ =
+          r.type() == redis_reply::kind::string ? std::strtoull(r.text().c_str(), nullptr, 10) : 0;
+      if (wanted_round_ > round) {
+        send_round(lock);
+      }
+    }
+    seq_cv_.notify_all();
+    --pending_async_;
+  });
 }
 
 cache_stats read_cache::impl::stats(const std::string& kind) {
