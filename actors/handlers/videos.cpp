@@ -110,12 +110,15 @@ api_response videos_list(handler_context& ctx) {
     return errors.response(req.request_id);
   }
 
-  auto rows =
-      repo::list(ctx.conn, ctx.session.workspace_id, {params.limit + 1, params.before_id}, status);
-  if (!rows) {
-    return db_failure(rows.error(), req.request_id);
-  }
-  return page_response(*rows, params.limit, to_json);
+  auto variant = std::to_string(params.limit) + "|" + status;
+  return list_page(ctx, "video", variant, params.before_id.empty(), [&] {
+    auto rows = repo::list(ctx.conn, ctx.session.workspace_id, {params.limit + 1, params.before_id},
+                           status);
+    if (!rows) {
+      return db_failure(rows.error(), req.request_id);
+    }
+    return page_response(*rows, params.limit, to_json);
+  });
 }
 
 api_response videos_get(handler_context& ctx) {
