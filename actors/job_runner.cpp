@@ -269,7 +269,7 @@ caf::behavior job(job_actor* self, std::shared_ptr<services> svc,
                       slot->total.store(total);
                       slot->dirty.store(true);
                     },
-                    stop};
+                    stop, svc};
     return fn(ctx);
   };
   run_blocking<job_result>(self, svc->lookup(names::db), self->state.options.timeout, false,

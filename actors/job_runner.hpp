@@ -34,8 +34,13 @@ class job_context {
   using progress_fn = std::function<void(int64_t done, int64_t total)>;
 
   job_context(const persistence::jobs::job_record& job, persistence::connection& conn,
-              progress_fn progress, std::shared_ptr<const std::atomic<bool>> stop)
-      : job_(job), conn_(conn), progress_(std::move(progress)), stop_(std::move(stop)) {}
+              progress_fn progress, std::shared_ptr<const std::atomic<bool>> stop,
+              std::shared_ptr<services> svc = {})
+      : job_(job),
+        conn_(conn),
+        progress_(std::move(progress)),
+        stop_(std::move(stop)),
+        svc_(std::move(svc)) {}
 
   /// The job being run, as claimed (attempt and lease_owner are this attempt's).
   const persistence::jobs::job_record& job() const { return job_; }
@@ -55,11 +60,16 @@ class job_context {
   /// should stop early; whatever it returns is then discarded.
   bool stopping() const { return stop_ && stop_->load(); }
 
+  /// The process's shared services (the read cache a bulk write must
+  /// invalidate); null in tests that run a handler alone.
+  const std::shared_ptr<services>& svc() const { return svc_; }
+
  private:
   const persistence::jobs::job_record& job_;
   persistence::connection& conn_;
   progress_fn progress_;
   std::shared_ptr<const std::atomic<bool>> stop_;
+  std::shared_ptr<services> svc_;
 };
 
 /// Runs one attempt of a job on a database worker (blocking is fine there).

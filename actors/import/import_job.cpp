@@ -1,6 +1,7 @@
 #include "actors/import/import_job.hpp"
 
 #include "actors/credentials.hpp"
+#include "actors/handlers/cache_tags.hpp"
 #include "actors/import/contact_columns.hpp"
 #include "actors/import/csv_reader.hpp"
 #include "observability/log.hpp"
@@ -128,9 +129,9 @@ class import_run {
            "import done job={} rows={} bytes={} read_ms={} staging_ms={} merge_ms={}", job.id,
            rows_, upload_.bytes, ms(staged_at - started_ - staging_time_), ms(staging_time_),
            ms(std::chrono::steady_clock::now() - staged_at));
-    // TODO: the read cache (when enabled) may keep serving contact reads from
-    // before the import until its entries expire: a job handler has no access
-    // to the services, so it cannot invalidate the workspace's contact tags.
+    // Committed: every cached contact and contact list of the workspace is
+    // stale now.
+    handlers::invalidate_all(ctx_.svc(), "contact", upload_.workspace_id);
     return {{}, std::move(result)};
   }
 
