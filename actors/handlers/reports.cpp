@@ -82,24 +82,27 @@ api_response reports_create(handler_context& ctx) {
   if (!reports::known_format(req.format)) {
     errors.add("format", "must be one of csv, json");
   }
-  auto from = body->contains("from") ? reports::read_timestamp((*body)["from"]) : std::nullopt;
-  auto to = body->contains("to") ? reports::read_timestamp((*body)["to"]) : std::nullopt;
-  if (!from) {
+  // -1 marks a missing or malformed time (valid ones are never negative).
+  auto time_of = [&](const char* name) {
+    auto i = body->find(name);
+    return i == body->end() ? int64_t{-1} : reports::read_timestamp(*i).value_or(-1);
+  };
+  req.from = time_of("from");
+  req.to = time_of("to");
+  if (req.from < 0) {
     errors.add("from", "required: an RFC 3339 timestamp or date, or Unix milliseconds");
   }
-  if (!to) {
+  if (req.to < 0) {
     errors.add("to", "required: an RFC 3339 timestamp or date, or Unix milliseconds");
   }
-  if (from && to && *from >= *to) {
+  if (req.from >= 0 && req.to >= 0 && req.from >= req.to) {
     errors.add("to", "must be after from");
-  } else if (from && to && *to - *from > max_range_ms) {
+  } else if (req.from >= 0 && req.to >= 0 && req.to - req.from > max_range_ms) {
     errors.add("to", "a report covers at most 366 days");
   }
   if (!errors.empty()) {
     return errors.response(rid);
   }
-  req.from = *from;
-  req.to = *to;
 
   jobs::new_job job;
   job.id = new_id("job");

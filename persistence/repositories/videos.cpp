@@ -11,12 +11,9 @@ constexpr const char* columns =
     "duration_seconds";
 
 video_record read(const row& r) {
-  video_record v{r.text(0), r.text(1),  r.text(2),  r.opt_text(3),
-                 r.text(4), r.int64(5), r.int64(6), r.int64(7)};
-  if (!r.is_null(8)) {
-    v.duration_seconds = r.int64(8);
-  }
-  return v;
+  auto length = r.is_null(8) ? std::nullopt : std::optional<int64_t>{r.int64(8)};
+  return {r.text(0),  r.text(1),  r.text(2),  r.opt_text(3), r.text(4),
+          r.int64(5), r.int64(6), r.int64(7), length};
 }
 
 param duration(const video_record& v) {

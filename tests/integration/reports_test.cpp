@@ -288,3 +288,40 @@ TEST_CASE("a report of several chunks downloads whole, with its Content-Length")
   CHECK(download.body.find("vid_01" + std::string(21, '0') + "399," + std::string(300, 'j')) !=
         std::string::npos);
 }
+
+TEST_CASE("the workspace hears over its WebSocket when a report completes") {
+  auto db = temp_sqlite_database();
+  server_process srv{{{"SWITCHBOARD_DATABASE", db}, {"SWITCHBOARD_PASSWORD_HASH", "minimum"}}};
+  auto [alice, alice_ws] = sign_up(srv.port(), "alice@example.com");
+  auto login = alice.post("/v1/auth/login",
+                          {{"email", "alice@example.com"}, {"password", "a long password"}});
+  REQUIRE(login.status == 200);
+  ws_options options;
+  options.headers["Authorization"] = "Bearer " + login.json()["token"].get<std::string>();
+  ws_client ws{"127.0.0.1", srv.port(), options};
+  REQUIRE(ws.accepted());
+
+  auto created = alice.post(
+      "/v1/reports",
+      {{"kind", "pipeline"}, {"format", "json"}, {"from", "2026-01-01"}, {"to", "2026-02-01"}});
+  REQUIRE(created.status == 202);
+  auto id = created.json()["id"].get<std::string>();
+
+  // Progress may come first; the completion names the report and its size.
+  json completed;
+  for (int i = 0; i < 10 && completed.is_null(); ++i) {
+    auto text = ws.read_text(std::chrono::seconds(10));
+    REQUIRE(text);
+    auto e = json::parse(*text, nullptr, false);
+    REQUIRE(e.is_object());
+    CHECK(e["type"] != "report.failed");
+    if (e["type"] == "report.completed") {
+      completed = e;
+    }
+  }
+  REQUIRE(completed.is_object());
+  CHECK(completed["id"] == id);
+  CHECK(completed["workspace_id"] == alice_ws);
+  CHECK(completed["data"]["status"] == "succeeded");
+  CHECK(completed["data"]["result"]["format"] == "json");
+}
