@@ -50,6 +50,9 @@ class actor_bridge : public api_service {
         if (s.rate_limit_address > 0) {
           limits.push_back({"addr:" + request.client_address, s.rate_limit_address, s.rate_window});
         }
+        // TODO: "per user" is per bearer token: the user behind it is only
+        // known to the session actor, and a user with several tokens gets
+        // the limit once per token.
         if (s.rate_limit_user > 0 && !request.token.empty()) {
           limits.push_back({"user:" + token_hash(request.token), s.rate_limit_user, s.rate_window});
         }

@@ -80,6 +80,8 @@ api_response create_one(handler_context& ctx, const resource<Record>& res, const
 /// GET of one entity of the caller's workspace, through the read cache when
 /// there is one: the cached value is the version and the JSON, and a
 /// not-found is cached briefly too.
+// TODO: a hit still costs the hop to a db worker and a connection lease;
+// looking the L1 up in the session actor first would save both.
 template <class Record>
 api_response get_one(handler_context& ctx, const resource<Record>& res) {
   const auto& rid = ctx.request.request_id;

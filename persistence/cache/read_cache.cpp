@@ -611,6 +611,9 @@ void read_cache::impl::fence() {
   // ping_timeout after Redis stopped answering; the write is answered only
   // after that, so that no process can serve the old value to a reader who
   // saw the answer. Only the first writes of an outage wait.
+  // TODO: a partial outage (this process cannot reach Redis while the others
+  // can and trust their caches) is not covered: their entries stay stale for
+  // up to the L1 TTL, and the L2 until this process bumps the epoch.
   auto since = failing_since_.load();
   if (since == 0) {
     since = clock_type::now().time_since_epoch().count();
