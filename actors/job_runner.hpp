@@ -112,8 +112,9 @@ class job_kinds {
   std::map<std::string, entry> kinds_;
 };
 
-/// The kinds every Switchboard runs ("noop"), plus "debug.fail", which always
-/// fails, when `debug` is set (tests of retries and dead letters).
+/// The kinds every Switchboard runs ("noop", "report" and the import), plus
+/// "debug.fail", which always fails, when `debug` is set (tests of retries
+/// and dead letters).
 std::shared_ptr<const job_kinds> standard_job_kinds(bool debug);
 
 /// How the dispatcher claims.
