@@ -4,9 +4,8 @@
 // invalidations that writers owe it. Every write to contacts, deals or videos
 // must call one of the invalidate_ functions after it commits and before it
 // answers, or readers may see the old data for up to the cache's lifetime.
-// TODO: two writers outside the handlers do not invalidate yet: the contact
-// import job (call invalidate_all(svc, "contact", ws) after it commits) and
-// persistence::engagement::set_duration (invalidate_entity for the video).
+// TODO: persistence::engagement::set_duration changes a video outside the
+// handlers and does not invalidate it yet (invalidate_entity for the video).
 
 #include "actors/services.hpp"
 
