@@ -22,7 +22,7 @@ using persistence::video_view_record;
 // Events per batch request.
 constexpr size_t max_batch = 10'000;
 
-// Upper bound of seconds_watched: a day of video is plenty.
+// Upper bound of seconds_watched: a week, as for a video's duration.
 constexpr double max_seconds = 86'400.0 * 7;
 
 constexpr std::array<std::string_view, 3> events = {"play", "progress", "complete"};
