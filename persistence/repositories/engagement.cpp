@@ -217,13 +217,6 @@ db_result<std::set<std::string>> existing_videos(connection& conn, std::string_v
   return found;
 }
 
-db_result<bool> set_duration(connection& conn, std::string_view workspace_id,
-                             std::string_view video_id, std::optional<int64_t> seconds) {
-  return detail::touched(conn.execute(
-      "UPDATE videos SET duration_seconds = ? WHERE workspace_id = ? AND id = ?",
-      {seconds ? param{*seconds} : param{}, std::string{workspace_id}, std::string{video_id}}));
-}
-
 db_result<int64_t> count_videos(connection& conn, std::string_view workspace_id) {
   auto rows =
       conn.query("SELECT COUNT(*) FROM videos WHERE workspace_id = ?", {std::string{workspace_id}});

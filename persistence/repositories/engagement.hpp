@@ -31,11 +31,6 @@ db_result<int64_t> record_views(connection& conn, const std::vector<video_view_r
 db_result<std::set<std::string>> existing_videos(connection& conn, std::string_view workspace_id,
                                                  const std::vector<std::string>& video_ids);
 
-/// Sets a video's length in seconds (NULL when unknown), which the
-/// engagement report needs for the share watched.
-db_result<bool> set_duration(connection& conn, std::string_view workspace_id,
-                             std::string_view video_id, std::optional<int64_t> seconds);
-
 /// What a report covers: one workspace's events with from <= occurred_at < to.
 struct report_range {
   std::string workspace_id;
