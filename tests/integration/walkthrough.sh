@@ -52,4 +52,10 @@ types=$(jq -r .type "$work/events.jsonl" | tr '\n' ' ')
 [[ $types == "contact.created deal.created " ]] || fail "events were '$types'"
 grep -q '"email": "grace@example.com"' "$work/out.txt" || fail "the search did not list Grace"
 grep -q '"amount": 1200.5' "$work/out.txt" || fail "the deal amount is missing"
+grep -q '"inserted": 1' "$work/out.txt" || fail "the import did not insert Alan"
+grep -q '"line": 3' "$work/out.txt" || fail "the import did not reject line 3"
+grep -q '{"accepted":2,"duplicates":0}' "$work/out.txt" || fail "the batch was not accepted"
+# The report is CSV with CRLF line ends (RFC 4180).
+tr -d '\r' < "$work/out.txt" | grep -q '^vid_.*,Launch demo,120,1,1,1,1.0$' ||
+  fail "the report is not as expected"
 echo "walkthrough: ok (port $port)"
