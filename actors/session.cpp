@@ -3,6 +3,8 @@
 #include "actors/blocking_pool.hpp"
 #include "actors/credentials.hpp"
 #include "actors/database_work.hpp"
+#include "actors/handlers/cache_tags.hpp"
+#include "actors/handlers/crud.hpp"
 #include "actors/handlers/handler.hpp"
 #include "actors/import/upload_sink.hpp"
 #include "actors/messages.hpp"
@@ -12,6 +14,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +26,7 @@ namespace sb::actors {
 namespace {
 
 using idle_check_atom = caf::atom_constant<caf::atom("idlecheck")>;
+using cache_miss_atom = caf::atom_constant<caf::atom("cachemiss")>;
 using steady = std::chrono::steady_clock;
 
 struct session_state {
@@ -205,6 +209,47 @@ void logout(session_actor* self, const std::shared_ptr<services>& svc, api_call&
       });
 }
 
+// Runs a route's handler on a database worker.
+void run_route(session_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
+  const auto& route = call.request.route;
+  auto fn = handlers::find_handler(route);
+  if (!fn) {
+    call.reply.deliver(problem(404, "no such route", call.request.request_id));
+    return;
+  }
+  if (!handlers::needs_password_hash(route)) {
+    run_handler(self, svc, std::move(call.request), call.reply, fn, std::nullopt);
+    return;
+  }
+  hash_then_run(self, svc, call, fn);
+}
+
+// GET of one contact, deal or video: a current entry in the read cache's
+// first level is answered from there, without a database worker (the cache
+// first makes sure it has heard every write announced before, as a handler's
+// read would). Anything else comes back as cache_miss and runs the handler.
+bool read_from_cache(session_actor* self, const std::shared_ptr<services>& svc, api_call& call) {
+  auto noun = handlers::cached_entity_noun(call.request.route);
+  if (noun.empty() || !svc->cache || call.request.params.size() != 1) {
+    return false;
+  }
+  const auto& ws = self->state.info.workspace_id;
+  auto key = handlers::entity_key(noun, ws, call.request.params[0]);
+  svc->cache->peek(std::string{noun}, key, {handlers::all_tag(noun, ws)},
+                   [me = caf::actor_cast<caf::actor>(self), call, noun,
+                    ws](std::optional<persistence::cache_entry> entry) mutable {
+                     if (!entry) {
+                       caf::anon_send(me, cache_miss_atom::value, std::move(call));
+                       return;
+                     }
+                     auto res =
+                         handlers::cached_entity_response(*entry, noun, call.request.request_id);
+                     res.workspace_id = ws;
+                     call.reply.deliver(std::move(res));
+                   });
+  return true;
+}
+
 caf::behavior session(session_actor* self, std::shared_ptr<services> svc, session_info info) {
   self->state.info = std::move(info);
   self->state.me_body = render_me(self->state.info);
@@ -279,17 +324,12 @@ caf::behavior session(session_actor* self, std::shared_ptr<services> svc, sessio
           // outlives the actor.
           throw std::runtime_error("crash requested through the debug route");
         }
-        auto fn = handlers::find_handler(route);
-        if (!fn) {
-          call.reply.deliver(problem(404, "no such route", call.request.request_id));
+        if (read_from_cache(self, svc, call)) {
           return;
         }
-        if (!handlers::needs_password_hash(route)) {
-          run_handler(self, svc, std::move(call.request), call.reply, fn, std::nullopt);
-          return;
-        }
-        hash_then_run(self, svc, call, fn);
+        run_route(self, svc, call);
       },
+      [self, svc](cache_miss_atom, api_call& call) { run_route(self, svc, call); },
       [self](stats_atom) { return current_stats(self, self->state.processed); },
       [self](passivate_atom) { self->quit(); },
       [self, svc](idle_check_atom) {

@@ -4,8 +4,6 @@
 // invalidations that writers owe it. Every write to contacts, deals or videos
 // must call one of the invalidate_ functions after it commits and before it
 // answers, or readers may see the old data for up to the cache's lifetime.
-// TODO: persistence::engagement::set_duration changes a video outside the
-// handlers and does not invalidate it yet (invalidate_entity for the video).
 
 #include "actors/services.hpp"
 
@@ -19,6 +17,18 @@ namespace sb::actors::handlers {
 /// The cache key of one entity, e.g. "contact:w1:ct_1".
 inline std::string entity_key(std::string_view noun, std::string_view ws, std::string_view id) {
   return std::string{noun} + ":" + std::string{ws} + ":" + std::string{id};
+}
+
+/// The noun of a route that reads one cached entity by id ("contacts.get"
+/// reads a "contact"), or "" for any other route.
+inline std::string_view cached_entity_noun(std::string_view route) {
+  if (route == "contacts.get") {
+    return "contact";
+  }
+  if (route == "deals.get") {
+    return "deal";
+  }
+  return route == "videos.get" ? "video" : "";
 }
 
 /// The cache key of a login session, by the SHA-256 of its token.

@@ -77,11 +77,23 @@ api_response create_one(handler_context& ctx, const resource<Record>& res, const
   return out;
 }
 
+/// The response for a cached entity: the stored "version\njson" with its
+/// ETag, or 404 for a cached not-found.
+inline api_response cached_entity_response(const persistence::cache_entry& entry,
+                                           std::string_view noun, std::string_view rid) {
+  if (!entry.present) {
+    return problem(404, "no such " + std::string{noun}, rid);
+  }
+  auto nl = entry.data.find('\n');
+  auto out = json_response(200, entry.data.substr(nl + 1));
+  out.headers.emplace_back("ETag", etag_of(std::stoll(entry.data.substr(0, nl))));
+  return out;
+}
+
 /// GET of one entity of the caller's workspace, through the read cache when
 /// there is one: the cached value is the version and the JSON, and a
-/// not-found is cached briefly too.
-// TODO: a hit still costs the hop to a db worker and a connection lease;
-// looking the L1 up in the session actor first would save both.
+/// not-found is cached briefly too. (The session actor answers first-level
+/// hits itself, see cached_entity_response; this is the way for the rest.)
 template <class Record>
 api_response get_one(handler_context& ctx, const resource<Record>& res) {
   const auto& rid = ctx.request.request_id;
@@ -110,13 +122,7 @@ api_response get_one(handler_context& ctx, const resource<Record>& res) {
   if (!entry) {
     return std::move(*failure);  // Only our own loader's failure yields no entry.
   }
-  if (!entry->present) {
-    return problem(404, "no such " + std::string{res.noun}, rid);
-  }
-  auto nl = entry->data.find('\n');
-  auto out = json_response(200, entry->data.substr(nl + 1));
-  out.headers.emplace_back("ETag", etag_of(std::stoll(entry->data.substr(0, nl))));
-  return out;
+  return cached_entity_response(*entry, res.noun, rid);
 }
 
 /// The first page of a list (no cursor) through the read cache, under a key

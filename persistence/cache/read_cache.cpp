@@ -156,10 +156,16 @@ class read_cache::impl {
     while (pending_async_.load() != 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    // Peeks still waiting for their barrier fall back to get().
+    for (auto& w : waiters_) {
+      w.resume(false);
+    }
   }
 
   std::optional<cache_entry> get(const std::string& kind, const std::string& key,
                                  const std::vector<std::string>& tags, const loader& load);
+  void peek(const std::string& kind, const std::string& key, const std::vector<std::string>& tags,
+            read_cache::peek_handler done);
   void invalidate(const std::vector<std::string>& tags);
   void invalidate_locally(const std::vector<std::string>& tags);
   static void invalidate_async(const std::shared_ptr<impl>& self,
@@ -221,6 +227,18 @@ class read_cache::impl {
   bool l1_synced(kind_metrics& m);
   void send_round(std::unique_lock<std::mutex>& lock);
 
+  // A peek waiting for its barrier: for the sequence read of `round`, then
+  // to have heard as far as it said (`target`).
+  struct waiter {
+    uint64_t round = 0;
+    std::optional<uint64_t> target;
+    clock_type::time_point deadline;
+    std::function<void(bool synced)> resume;
+  };
+  using resumption = std::vector<std::pair<std::function<void(bool)>, bool>>;
+  resumption settle_waiters(std::unique_lock<std::mutex>& lock);
+  static void resume_all(resumption& ready);
+
   const cache_options options_;
   const std::shared_ptr<redis_client> redis_;
   circuit_breaker breaker_;
@@ -261,6 +279,7 @@ class read_cache::impl {
   bool round_in_flight_ = false;
   bool round_ok_ = false;
   uint64_t round_seq_ = 0;
+  std::vector<waiter> waiters_;
   // Replies still to come that use this object.
   std::atomic<int> pending_async_{0};
   std::unique_ptr<redis_subscriber> subscriber_;  // Last: its thread uses the members above.
@@ -694,14 +713,95 @@ void read_cache::impl::on_message(const std::string& message) {
 }
 
 void read_cache::impl::heard(uint64_t seq) {
+  resumption ready;
   {
-    std::lock_guard<std::mutex> lock(seq_mtx_);
+    std::unique_lock<std::mutex> lock(seq_mtx_);
     if (seq <= heard_seq_) {
       return;
     }
     heard_seq_ = seq;
+    ready = settle_waiters(lock);
+    if (wanted_round_ > sent_round_ && !round_in_flight_) {
+      send_round(lock);
+    }
   }
   seq_cv_.notify_all();
+  resume_all(ready);
+}
+
+void read_cache::impl::peek(const std::string& kind, const std::string& key,
+                            const std::vector<std::string>& tags, read_cache::peek_handler done) {
+  if (!options_.enabled || !l1_trusted()) {
+    return done(std::nullopt);
+  }
+  std::vector<size_t> stripes{stripe_of(key)};
+  for (const auto& t : tags) {
+    stripes.push_back(stripe_of(t));
+  }
+  auto& m = metrics_of(kind);
+  auto started = clock_type::now();
+  auto look = [this, &m, key, stripes, started, done = std::move(done)](bool synced) {
+    auto hit = synced ? l1_find(key, stripes) : std::nullopt;
+    if (hit) {
+      m.count(m.n_l1, m.l1);
+      m.latency->observe(std::chrono::duration<double>(clock_type::now() - started).count());
+    }
+    done(std::move(hit));
+  };
+  if (!redis_) {
+    return look(true);
+  }
+  if (!breaker_.allow()) {
+    return look(false);
+  }
+
+  // The barrier of l1_synced(), without waiting: the read of the next round
+  // settles this peek.
+  std::unique_lock<std::mutex> lock(seq_mtx_);
+  auto round = sent_round_ + 1;
+  wanted_round_ = std::max(wanted_round_, round);
+  waiters_.push_back({round, std::nullopt, started + std::chrono::milliseconds(250), look});
+  if (!round_in_flight_) {
+    send_round(lock);
+  }
+}
+
+read_cache::impl::resumption read_cache::impl::settle_waiters(std::unique_lock<std::mutex>&) {
+  // Called with seq_mtx_ held. A waiter whose round was read learns its
+  // target; one that has heard its target is synced; one past its deadline,
+  // or whose round failed, is not.
+  resumption ready;
+  auto now = clock_type::now();
+  auto keep = waiters_.begin();
+  for (auto& w : waiters_) {
+    if (!w.target && w.round <= done_round_) {
+      if (!round_ok_) {
+        ready.emplace_back(std::move(w.resume), false);
+        continue;
+      }
+      w.target = round_seq_;
+    }
+    if (w.target && heard_seq_ >= *w.target) {
+      ready.emplace_back(std::move(w.resume), true);
+    } else if (now >= w.deadline) {
+      ready.emplace_back(std::move(w.resume), false);
+    } else {
+      *keep++ = std::move(w);
+    }
+  }
+  waiters_.erase(keep, waiters_.end());
+  // Waiters that only wait to hear are settled by heard(); another round
+  // also settles them when the channel lags, and enforces their deadlines.
+  if (!waiters_.empty() && !round_in_flight_) {
+    wanted_round_ = std::max(wanted_round_, sent_round_ + 1);
+  }
+  return ready;
+}
+
+void read_cache::impl::resume_all(resumption& ready) {
+  for (auto& [resume, synced] : ready) {
+    resume(synced);
+  }
 }
 
 void read_cache::impl::on_subscribed() {
@@ -762,6 +862,7 @@ void read_cache::impl::send_round(std::unique_lock<std::mutex>&) {
   ++pending_async_;
   redis_->command({"GET", seq_key_}, [this, round](redis_reply r) {
     report(!r.is_error());
+    resumption ready;
     {
       std::unique_lock<std::mutex> lock(seq_mtx_);
       round_in_flight_ = false;
@@ -769,11 +870,13 @@ void read_cache::impl::send_round(std::unique_lock<std::mutex>&) {
       round_ok_ = !r.is_error();
       round_seq_ =
           r.type() == redis_reply::kind::string ? std::strtoull(r.text().c_str(), nullptr, 10) : 0;
+      ready = settle_waiters(lock);
       if (wanted_round_ > round) {
         send_round(lock);
       }
     }
     seq_cv_.notify_all();
+    resume_all(ready);
     --pending_async_;
   });
 }
@@ -801,6 +904,11 @@ std::optional<cache_entry> read_cache::get(const std::string& kind, const std::s
                                            const std::vector<std::string>& tags,
                                            const loader& load) {
   return impl_->get(kind, key, tags, load);
+}
+
+void read_cache::peek(const std::string& kind, const std::string& key,
+                      const std::vector<std::string>& tags, peek_handler done) {
+  impl_->peek(kind, key, tags, std::move(done));
 }
 
 void read_cache::invalidate(const std::vector<std::string>& tags) {

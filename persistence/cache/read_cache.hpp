@@ -114,6 +114,19 @@ class read_cache {
   std::optional<cache_entry> get(const std::string& kind, const std::string& key,
                                  const std::vector<std::string>& tags, const loader& load);
 
+  /// What peek() hands back: a current first-level entry, or nullopt when the
+  /// caller must read through get().
+  using peek_handler = std::function<void(std::optional<cache_entry>)>;
+
+  /// Looks `key` (with the same `tags` as get()) up in the first level only,
+  /// without blocking and without loading. Without Redis, `done` runs at
+  /// once on the calling thread. With Redis it runs, on the Redis client's
+  /// thread, once this process has heard every invalidation published before
+  /// the call (the same guarantee as get()); never more than about 250 ms
+  /// later. A miss is not counted: the get() that follows counts it.
+  void peek(const std::string& kind, const std::string& key, const std::vector<std::string>& tags,
+            peek_handler done);
+
   /// Makes every entry that depends on one of `tags` (keys or scopes) stale,
   /// in this process at once and in the others through Redis. Call it after
   /// the write committed and before answering.

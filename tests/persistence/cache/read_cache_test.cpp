@@ -373,3 +373,74 @@ TEST_CASE("read cache survives Redis being killed and restarted") {
     return a->stats("test").l1_hits + a->stats("test").l2_hits > before;
   }));
 }
+
+namespace {
+
+// Peeks and waits for the answer, which may come on another thread.
+std::optional<std::optional<cache_entry>> peek_now(read_cache& c, const std::string& key,
+                                                   const std::vector<std::string>& tags) {
+  auto answer = std::make_shared<std::promise<std::optional<cache_entry>>>();
+  auto got = answer->get_future();
+  c.peek("test", key, tags, [answer](std::optional<cache_entry> e) { answer->set_value(e); });
+  if (got.wait_for(2s) != std::future_status::ready) {
+    return std::nullopt;  // Never answered.
+  }
+  return got.get();
+}
+
+}  // namespace
+
+TEST_CASE("a peek answers from the first level only, and never with a stale entry") {
+  read_cache c{cache_options{}};
+  fake_table t;
+  t.put("k", "v1");
+  auto first = peek_now(c, "k", {"ws"});
+  REQUIRE(first);
+  CHECK_FALSE(first->has_value());  // Nothing cached yet: the caller must get().
+  CHECK(t.reads == 0);
+
+  c.get("test", "k", {"ws"}, t.loader("k"));
+  auto hit = peek_now(c, "k", {"ws"});
+  REQUIRE(hit);
+  CHECK(value_of(*hit) == "v1");
+
+  c.invalidate({"ws"});
+  auto after = peek_now(c, "k", {"ws"});
+  REQUIRE(after);
+  CHECK_FALSE(after->has_value());
+  CHECK(t.reads == 1);
+}
+
+TEST_CASE(
+    "a peek with Redis waits for the invalidation barrier, and gives up when Redis is frozen") {
+  redis_server server;
+  auto a = redis_cache(server);
+  auto b = redis_cache(server);
+  fake_table t;
+  wait_ready(*a, t);
+  wait_ready(*b, t);
+  t.put("k", "v1");
+  a->get("test", "k", {}, t.loader("k"));
+  auto hit = peek_now(*a, "k", {});
+  REQUIRE(hit);
+  CHECK(value_of(*hit) == "v1");
+
+  // A write on the other process, announced before the peek: the peek must
+  // not answer with the old value.
+  t.put("k", "v2");
+  b->invalidate({"k"});
+  auto after_write = peek_now(*a, "k", {});
+  REQUIRE(after_write);
+  CHECK_FALSE(after_write->has_value());
+
+  // Frozen: the barrier cannot pass, and the peek answers "use get()" in
+  // bounded time instead of hanging.
+  a->get("test", "k", {}, t.loader("k"));
+  server.freeze();
+  auto started = steady::now();
+  auto frozen = peek_now(*a, "k", {});
+  REQUIRE(frozen);
+  CHECK_FALSE(frozen->has_value());
+  CHECK(steady::now() - started < 1s);
+  server.thaw();
+}
