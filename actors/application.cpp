@@ -41,7 +41,7 @@ class actor_bridge : public api_service {
 
     // 1. Rate limits, unless this is a probe. Login and
     // signup count failures only, so that each client address gets a few
-    // guesses per window; every other call counts per address and token.
+    // guesses per window; every other call counts per address and user.
     if (limiter != nullptr && !is_probe(route)) {
       std::vector<rate_limit> limits;
       if (auth && s.rate_limit_auth > 0) {
@@ -50,11 +50,12 @@ class actor_bridge : public api_service {
         if (s.rate_limit_address > 0) {
           limits.push_back({"addr:" + request.client_address, s.rate_limit_address, s.rate_window});
         }
-        // TODO: "per user" is per bearer token: the user behind it is only
-        // known to the session actor, and a user with several tokens gets
-        // the limit once per token.
+        // The user behind a token is known once its session is live: the
+        // request that brings a session back is counted per address only.
         if (s.rate_limit_user > 0 && !request.token.empty()) {
-          limits.push_back({"user:" + token_hash(request.token), s.rate_limit_user, s.rate_window});
+          if (auto user = svc_->sessions.user_of(token_hash(request.token)); !user.empty()) {
+            limits.push_back({"user:" + user, s.rate_limit_user, s.rate_window});
+          }
         }
       }
       if (!limits.empty()) {

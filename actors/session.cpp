@@ -253,7 +253,8 @@ bool read_from_cache(session_actor* self, const std::shared_ptr<services>& svc, 
 caf::behavior session(session_actor* self, std::shared_ptr<services> svc, session_info info) {
   self->state.info = std::move(info);
   self->state.me_body = render_me(self->state.info);
-  svc->sessions.put(self->state.info.token_hash, caf::actor_cast<caf::actor>(self));
+  svc->sessions.put(self->state.info.token_hash, caf::actor_cast<caf::actor>(self),
+                    self->state.info.user_id);
   auto hash = self->state.info.token_hash;
   self->attach_functor([svc, hash, me = caf::actor_cast<caf::actor>(self)](const caf::error&) {
     svc->sessions.erase(hash, me);

@@ -22,8 +22,11 @@ class session_directory {
   /// `call` untouched, when no session is registered.
   bool send(const std::string& hash, api_call& call) const;
 
-  /// Registers (or replaces) the actor of a session.
-  void put(const std::string& hash, caf::actor session);
+  /// Registers (or replaces) the actor of a session of user `user_id`.
+  void put(const std::string& hash, caf::actor session, std::string user_id = {});
+
+  /// The user of the live session registered for `hash`, or "" when none is.
+  std::string user_of(const std::string& hash) const;
 
   /// Removes the entry only if it still names `session`.
   void erase(const std::string& hash, const caf::actor& session);
@@ -33,7 +36,11 @@ class session_directory {
 
  private:
   mutable std::shared_mutex mtx_;
-  std::unordered_map<std::string, caf::actor> sessions_;
+  struct entry {
+    caf::actor session;
+    std::string user_id;
+  };
+  std::unordered_map<std::string, entry> sessions_;
 };
 
 }  // namespace sb::actors

@@ -292,25 +292,45 @@ TEST_CASE("Redis frozen, killed and restarted mid-run fails no request and serve
   CHECK(hits() > before);
 }
 
-TEST_CASE("a token over its limit gets 429 with RateLimit headers and Retry-After") {
-  server_process srv{server_env(temp_sqlite_database(), {{"SWITCHBOARD_RATE_LIMIT_USER", "5"}})};
-  api_client c{srv.port()}, other{srv.port()};
+TEST_CASE("a user over their limit gets 429 with RateLimit headers, whichever token they use") {
+  server_process srv{server_env(temp_sqlite_database(), {{"SWITCHBOARD_RATE_LIMIT_USER", "6"}})};
+  api_client c{srv.port()}, second{srv.port()}, other{srv.port()};
   sign_up(c, "busy@example.com");
   sign_up(other, "calm@example.com");
-  for (int i = 0; i < 5; ++i) {
-    auto r = c.get("/v1/me");
+  // A second login of the same user: another token, the same budget.
+  auto login = second.post("/v1/auth/login",
+                           {{"email", "busy@example.com"}, {"password", "a long password"}});
+  REQUIRE(login.status == 200);
+  second.token(login.json()["token"].get<std::string>());
+
+  // The request that brings a token's session up is counted per address
+  // only; from then on every request counts against the user.
+  REQUIRE(c.get("/v1/me").status == 200);
+  REQUIRE(second.get("/v1/me").status == 200);
+  auto first = c.get("/v1/me");
+  REQUIRE(first.status == 200);
+  CHECK(first.header("ratelimit-limit") == "6");
+  int remaining = std::stoi(first.header("ratelimit-remaining"));
+  REQUIRE(remaining > 0);
+  for (int i = 0; remaining > 0; ++i) {
+    auto& who = i % 2 == 0 ? second : c;
+    auto r = who.get("/v1/me");
     REQUIRE(r.status == 200);
-    CHECK(r.header("ratelimit-limit") == "5");
-    CHECK(r.header("ratelimit-remaining") == std::to_string(4 - i));
+    CHECK(std::stoi(r.header("ratelimit-remaining")) == remaining - 1);
+    --remaining;
   }
-  auto refused = c.get("/v1/me");
-  INFO(refused.body);
-  REQUIRE(refused.status == 429);
-  CHECK(refused.header("content-type") == "application/problem+json");
-  CHECK(refused.json()["request_id"] == refused.header("x-request-id"));
-  CHECK(refused.header("ratelimit-remaining") == "0");
-  CHECK(std::stoi(refused.header("retry-after")) > 0);
-  CHECK(std::stoi(refused.header("ratelimit-reset")) <= 60);
+
+  // Both tokens are out of the user's budget now; another user is not.
+  for (auto* who : {&second, &c}) {
+    auto refused = who->get("/v1/me");
+    INFO(refused.body);
+    REQUIRE(refused.status == 429);
+    CHECK(refused.header("content-type") == "application/problem+json");
+    CHECK(refused.json()["request_id"] == refused.header("x-request-id"));
+    CHECK(refused.header("ratelimit-remaining") == "0");
+    CHECK(std::stoi(refused.header("retry-after")) > 0);
+    CHECK(std::stoi(refused.header("ratelimit-reset")) <= 60);
+  }
   CHECK(other.get("/v1/me").status == 200);
 }
 
@@ -331,10 +351,22 @@ TEST_CASE("failed logins from one address are limited, then even a right passwor
 
 TEST_CASE("rate limits are shared by servers through Redis and fall back when it is gone") {
   two_servers s{{{"SWITCHBOARD_RATE_LIMIT_USER", "6"}}, false};
-  for (int i = 0; i < 3; ++i) {
-    REQUIRE(s.on_a->get("/v1/me").status == 200);
-    REQUIRE(s.on_b->get("/v1/me").status == 200);
+  // The first request on each server brings the session up there; then the
+  // user's budget is one for both: alternating, at most 6 more get through
+  // (12 if each server counted alone).
+  REQUIRE(s.on_a->get("/v1/me").status == 200);
+  REQUIRE(s.on_b->get("/v1/me").status == 200);
+  int through = 0;
+  for (int i = 0; i < 12; ++i) {
+    auto st = (i % 2 == 0 ? s.on_a : s.on_b)->get("/v1/me").status;
+    REQUIRE((st == 200 || st == 429));
+    if (st == 429) {
+      break;
+    }
+    ++through;
   }
+  CHECK(through >= 5);
+  CHECK(through <= 6);
   CHECK(s.on_a->get("/v1/me").status == 429);
   CHECK(s.on_b->get("/v1/me").status == 429);
 
