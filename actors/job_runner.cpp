@@ -483,8 +483,8 @@ caf::behavior dispatcher(dispatcher_actor* self, std::shared_ptr<services> svc,
               }
             });
         // Retention: finished jobs past it go, a batch per sweep.
-        auto retention = std::chrono::duration_cast<std::chrono::milliseconds>(
-            svc->settings.job_retention);
+        auto retention =
+            std::chrono::duration_cast<std::chrono::milliseconds>(svc->settings.job_retention);
         run_on_database<int64_t>(
             self, svc, false,
             [retention](persistence::connection& c) {

@@ -18,14 +18,10 @@ handler find_handler(std::string_view route) {
       {"videos.get", videos_get},           {"videos.update", videos_update},
       {"videos.delete", videos_delete},     {"members.list", members_list},
       {"members.invite", members_invite},   {"jobs.get", jobs_get},
-      {"jobs.cancel", jobs_cancel},
-      {"videos.views.record", videos_views_record},
-      {"activity.batch", activity_batch},
-      {"reports.create", reports_create},
-      {"reports.list", reports_list},
-      {"reports.get", reports_get},
-      {"reports.cancel", reports_cancel},
-      {"reports.download", reports_download},
+      {"jobs.cancel", jobs_cancel},         {"videos.views.record", videos_views_record},
+      {"activity.batch", activity_batch},   {"reports.create", reports_create},
+      {"reports.list", reports_list},       {"reports.get", reports_get},
+      {"reports.cancel", reports_cancel},   {"reports.download", reports_download},
   };
   auto i = table.find(route);
   return i == table.end() ? nullptr : i->second;
