@@ -178,6 +178,7 @@ class http_session final : public tracked_session,
     path_.clear();
     route_ = route_unmatched;
     match_ = {};
+    header_bytes_ = 0;
     head_ = false;
     streamed_body_ = false;
     expect_continue_ = false;
@@ -218,6 +219,11 @@ class http_session final : public tracked_session,
       error_code ec;
       size_t n = parser_->put(buffer_.data(), ec);
       buffer_.consume(n);
+      if (!header_checked_) {
+        // Beast consumes the start line and whole fields as they arrive, so
+        // a header that came in several reads is parsed in several puts.
+        header_bytes_ += n;
+      }
       if (ec == http::error::need_more) {
         return read_more();
       }
@@ -226,7 +232,7 @@ class http_session final : public tracked_session,
       }
       if (!header_checked_ && parser_->is_header_done()) {
         header_checked_ = true;
-        if (!check_header(n)) {
+        if (!check_header(header_bytes_)) {
           return;
         }
         parser_->eager(true);
@@ -1026,6 +1032,7 @@ class http_session final : public tracked_session,
   bool timed_out_ = false;
   bool read_deadline_armed_ = false;
   bool header_checked_ = false;
+  size_t header_bytes_ = 0;  // Of the current request's header, as parsed so far.
   bool head_ = false;
   uint64_t deadline_seq_ = 0;
   uint64_t exchange_ = 0;
