@@ -161,13 +161,15 @@ void hash_then_run(session_actor* self, const std::shared_ptr<services>& svc, ap
   auto cost = svc->settings.password_hash;
   auto body = request.body;
   auto work = [body, cost]() -> std::optional<std::string> {
-    auto doc = nlohmann::json::parse(body, nullptr, false);
+    handlers::json_refusal why;
+    auto parsed = handlers::parse_json(body, why);
     // Only a password the handler will accept is worth the work; it reports
     // what is wrong with any other body.
-    if (!doc.is_object() || !doc.contains("password") || !doc["password"].is_string()) {
+    if (!parsed || !parsed->is_object() || !parsed->contains("password") ||
+        !(*parsed)["password"].is_string()) {
       return std::nullopt;
     }
-    const auto& password = doc["password"].get_ref<const std::string&>();
+    const auto& password = (*parsed)["password"].get_ref<const std::string&>();
     if (password.size() < 8 || password.size() > 256) {
       return std::nullopt;
     }

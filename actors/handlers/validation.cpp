@@ -45,6 +45,35 @@ api_response field_errors::response(std::string_view request_id) const {
   return problem(422, detail, request_id, errors.dump());
 }
 
+std::optional<json> parse_json(std::string_view text, json_refusal& why) {
+  // The callback sees every value as it is parsed; throwing ends the parse
+  // before the document grows further.
+  struct over_limit {
+    json_refusal why;
+  };
+  size_t values = 0;
+  auto watch = [&](int depth, json::parse_event_t event, json&) {
+    if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start ||
+        event == json::parse_event_t::value) {
+      if (depth >= json_max_depth) {
+        throw over_limit{json_refusal::too_deep};
+      }
+      if (++values > json_max_values) {
+        throw over_limit{json_refusal::too_many_values};
+      }
+    }
+    return true;
+  };
+  try {
+    auto doc = json::parse(text.begin(), text.end(), watch, false);
+    why = doc.is_discarded() ? json_refusal::malformed : json_refusal::none;
+    return doc.is_discarded() ? std::nullopt : std::optional<json>{std::move(doc)};
+  } catch (const over_limit& e) {
+    why = e.why;
+    return std::nullopt;
+  }
+}
+
 std::optional<json> parse_object(const api_request& req, std::optional<api_response>& out) {
   if (!req.content_type.empty() && req.content_type != "application/json") {
     out = problem(415, "the body must be application/json", req.request_id);
@@ -54,18 +83,29 @@ std::optional<json> parse_object(const api_request& req, std::optional<api_respo
     out = problem(400, "the request needs a JSON object body", req.request_id);
     return std::nullopt;
   }
-  auto doc = json::parse(req.body, nullptr, false);
-  if (doc.is_discarded()) {
+  json_refusal why = json_refusal::none;
+  auto parsed = parse_json(req.body, why);
+  if (why == json_refusal::too_deep || why == json_refusal::too_many_values) {
+    out = problem(
+        413,
+        why == json_refusal::too_deep
+            ? "the JSON body nests deeper than " + std::to_string(json_max_depth) + " levels"
+            : "the JSON body holds more than " + std::to_string(json_max_values) + " values",
+        req.request_id);
+    return std::nullopt;
+  }
+  if (!parsed) {
     out = problem(400, "the body is not valid JSON", req.request_id);
     return std::nullopt;
   }
+  auto& doc = *parsed;
   if (!doc.is_object()) {
     field_errors errors;
     errors.add("", "the body must be a JSON object");
     out = errors.response(req.request_id);
     return std::nullopt;
   }
-  return doc;
+  return parsed;
 }
 
 void reject_unknown(const json& body, std::initializer_list<std::string_view> known,

@@ -35,8 +35,22 @@ class field_errors {
 };
 
 /// Parses a JSON object body. On failure `out` is set to the 400 (not JSON),
-/// 415 (wrong content type) or 422 (not an object) response.
+/// 413 (over the nesting or value limits below), 415 (wrong content type) or
+/// 422 (not an object) response.
 std::optional<json> parse_object(const api_request& req, std::optional<api_response>& out);
+
+/// Why parse_json refused a text.
+enum class json_refusal { none, malformed, too_deep, too_many_values };
+
+/// Most levels of nesting, and most values, a request body may hold: a
+/// parsed document takes many times its text's size in memory, so a body
+/// within its byte limit could otherwise still take hundreds of megabytes.
+constexpr int json_max_depth = 64;
+constexpr size_t json_max_values = 200'000;
+
+/// Parses `text` within json_max_depth and json_max_values; nullopt, with
+/// the reason in `why`, when it is not JSON or exceeds them.
+std::optional<json> parse_json(std::string_view text, json_refusal& why);
 
 /// Rejects members of `body` not named in `known`.
 void reject_unknown(const json& body, std::initializer_list<std::string_view> known,

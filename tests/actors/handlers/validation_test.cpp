@@ -49,6 +49,39 @@ TEST_CASE("a JSON body that is not an object is a 422 problem") {
   CHECK(out->status == 422);
 }
 
+TEST_CASE("a JSON body nested too deep or holding too many values is a 413 problem") {
+  std::optional<api_response> out;
+  std::string deep =
+      "{\"a\":" + std::string(json_max_depth, '[') + std::string(json_max_depth, ']') + "}";
+  CHECK_FALSE(parse_object(json_request(deep), out));
+  REQUIRE(out);
+  CHECK(out->status == 413);
+  CHECK(body_of(*out)["request_id"] == "req-1");
+
+  std::string wide = "{\"events\":[";
+  for (size_t i = 0; i <= json_max_values; ++i) {
+    wide += i == 0 ? "1" : ",1";
+  }
+  wide += "]}";
+  out.reset();
+  CHECK_FALSE(parse_object(json_request(wide), out));
+  REQUIRE(out);
+  CHECK(out->status == 413);
+
+  // Just within both limits: parsed.
+  std::string fine = "{\"a\":" + std::string(json_max_depth - 2, '[') +
+                     std::string(json_max_depth - 2, ']') + ",\"b\":[";
+  for (size_t i = 0; i < json_max_values - 200; ++i) {
+    fine += i == 0 ? "1" : ",1";
+  }
+  fine += "]}";
+  out.reset();
+  auto doc = parse_object(json_request(fine), out);
+  CHECK_FALSE(out);
+  REQUIRE(doc);
+  CHECK((*doc)["b"].size() == json_max_values - 200);
+}
+
 TEST_CASE("field errors are collected and reported together") {
   auto body = json::parse(R"({"email": 5, "name": "", "extra": true, "long": "x"})");
   field_errors errors;
