@@ -472,7 +472,7 @@ caf::behavior dispatcher(dispatcher_actor* self, std::shared_ptr<services> svc,
         publish_running(self->state);
         claim(self, svc, kinds, options);
       },
-      [self, svc, options](rescue_atom) {
+      [self, svc, kinds, options](rescue_atom) {
         self->delayed_send(self, options.rescue, rescue_atom::value);
         run_on_database<int64_t>(
             self, svc, false,
@@ -498,6 +498,19 @@ caf::behavior dispatcher(dispatcher_actor* self, std::shared_ptr<services> svc,
                     .inc(static_cast<double>(*n));
               }
             });
+        // What the kinds keep outside the jobs table and no job needs.
+        for (auto& [kind, sweep] : kinds->sweeps()) {
+          run_on_database<int64_t>(
+              self, svc, false, sweep, [kind = kind](persistence::db_result<int64_t> n) {
+                if (n && *n > 0) {
+                  SB_LOG(actors, info, {}, "swept what finished jobs left kind={} count={}", kind,
+                         *n);
+                } else if (!n) {
+                  SB_LOG(actors, warn, {}, "sweep failed kind={} error={}", kind,
+                         n.error().message);
+                }
+              });
+        }
       },
       [self](stats_atom) { return current_stats(self, self->state.claimed); },
   };
@@ -526,6 +539,16 @@ const job_kind_options& job_kinds::options(const std::string& kind) const {
   static const job_kind_options defaults;
   auto i = kinds_.find(kind);
   return i == kinds_.end() ? defaults : i->second.options;
+}
+
+std::vector<std::pair<std::string, job_kind_options::sweep_fn>> job_kinds::sweeps() const {
+  std::vector<std::pair<std::string, job_kind_options::sweep_fn>> out;
+  for (const auto& [name, e] : kinds_) {
+    if (e.options.sweep) {
+      out.emplace_back(name, e.options.sweep);
+    }
+  }
+  return out;
 }
 
 std::shared_ptr<const job_kinds> standard_job_kinds(bool debug) {

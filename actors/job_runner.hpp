@@ -87,6 +87,12 @@ struct job_kind_options {
   /// When set, the workspace hears "<prefix>.progress", "<prefix>.completed"
   /// and "<prefix>.failed" events about these jobs over /v1/events.
   std::string event_prefix;
+  /// When set, run on a database worker with every sweep for expired leases
+  /// (a few seconds apart): removes what this kind keeps outside the jobs
+  /// table that no job needs any more (a cancelled import's upload). Returns
+  /// how many things it removed.
+  using sweep_fn = std::function<persistence::db_result<int64_t>(persistence::connection&)>;
+  sweep_fn sweep;
 };
 
 /// The job kinds this process runs, with their handlers and options.
@@ -103,6 +109,9 @@ class job_kinds {
 
   /// The options of `kind` (defaults for an unknown kind).
   const job_kind_options& options(const std::string& kind) const;
+
+  /// The sweeps of the kinds that have one, by kind.
+  std::vector<std::pair<std::string, job_kind_options::sweep_fn>> sweeps() const;
 
  private:
   struct entry {

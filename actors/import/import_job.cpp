@@ -222,12 +222,6 @@ job_result run_import(job_context& ctx) {
   auto upload_id = payload["upload_id"].get<std::string>();
   auto& conn = ctx.conn();
 
-  // Housekeeping on the side: uploads a crash left half-received go.
-  if (auto swept = uploads::remove_abandoned(conn, now_ms() - abandoned_after_ms);
-      swept && *swept > 0) {
-    SB_LOG(actors, info, {}, "removed abandoned uploads count={}", *swept);
-  }
-
   auto found = persistence::with_retry([&] { return uploads::find(conn, upload_id); });
   if (!found) {
     return {"reading the upload: " + describe(found.error()), {}};
@@ -251,6 +245,19 @@ void add_import_jobs(job_kinds& kinds) {
   // while it merges: one at a time per process.
   options.concurrency = 1;
   options.event_prefix = std::string{import_job_kind};
+  // Uploads nobody will read: half-received ones a vanished client or a
+  // crash left, and those of cancelled (or purged) imports.
+  options.sweep = [](connection& conn) -> persistence::db_result<int64_t> {
+    auto abandoned = uploads::remove_abandoned(conn, now_ms() - abandoned_after_ms);
+    if (!abandoned) {
+      return abandoned.error();
+    }
+    auto unclaimed = uploads::remove_unclaimed(conn, import_job_kind);
+    if (!unclaimed) {
+      return unclaimed.error();
+    }
+    return *abandoned + *unclaimed;
+  };
   kinds.add(std::string{import_job_kind}, run_import, options);
 }
 

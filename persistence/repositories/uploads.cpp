@@ -159,6 +159,30 @@ db_result<bool> remove(connection& conn, std::string_view id) {
   });
 }
 
+db_result<int64_t> remove_unclaimed(connection& conn, std::string_view job_kind, int64_t limit) {
+  // An upload becomes complete in the transaction that queues its job, so a
+  // complete upload without a live or dead job is one nobody will read. Ids
+  // are unique random strings: one quoted inside a payload names that upload.
+  auto rows = conn.query(
+      "SELECT u.id FROM uploads u WHERE u.state = 'complete' AND NOT EXISTS (SELECT 1 FROM jobs "
+      "j WHERE j.kind = ? AND j.state IN ('available', 'running', 'dead') AND j.payload LIKE "
+      "'%\"' || u.id || '\"%') ORDER BY u.created_at LIMIT " +
+          std::to_string(limit),
+      {std::string{job_kind}});
+  if (!rows) {
+    return rows.error();
+  }
+  int64_t removed = 0;
+  for (const auto& r : *rows) {
+    auto gone = remove(conn, r.text(0));
+    if (!gone) {
+      return gone.error();
+    }
+    removed += *gone ? 1 : 0;
+  }
+  return removed;
+}
+
 db_result<int64_t> remove_abandoned(connection& conn, int64_t before, int64_t limit) {
   auto rows = conn.query(
       "SELECT id FROM uploads WHERE state = 'receiving' AND created_at < ? ORDER BY created_at "

@@ -66,4 +66,11 @@ db_result<bool> remove(connection& conn, std::string_view id);
 /// returns how many.
 db_result<int64_t> remove_abandoned(connection& conn, int64_t before, int64_t limit = 100);
 
+/// Deletes complete uploads that no job of `job_kind` still needs: none that
+/// is queued, running or dead (a dead job may be replayed) names the upload's
+/// id in its payload. The upload of a cancelled job, or of a job purged after
+/// its retention, goes. At most `limit`; returns how many.
+db_result<int64_t> remove_unclaimed(connection& conn, std::string_view job_kind,
+                                    int64_t limit = 100);
+
 }  // namespace sb::persistence::uploads

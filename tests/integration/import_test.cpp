@@ -236,6 +236,43 @@ TEST_CASE("an upload the client abandons midway leaves nothing stored") {
   CHECK(count("upload_chunks") == 0);
 }
 
+TEST_CASE("a cancelled import's upload is swept away") {
+  auto db = temp_sqlite_database();
+  // A short lease: the sweep runs with every rescue, twice per lease.
+  server_process srv{{{"SWITCHBOARD_DATABASE", db},
+                      {"SWITCHBOARD_PASSWORD_HASH", "minimum"},
+                      {"SWITCHBOARD_JOB_LEASE_MS", "2000"}}};
+  auto c = sign_up(srv, "canceller@example.com");
+  std::string csv = "email,first_name\n";
+  for (int i = 0; i < 100000; ++i) {
+    csv += "p" + std::to_string(i) + "@example.com,P" + std::to_string(i) + "\n";
+  }
+
+  // Imports run one at a time: the second waits behind the first, and is
+  // cancelled while it waits (or runs).
+  auto first = c.send("POST", "/v1/contacts/import", csv, csv_type);
+  auto second = c.send("POST", "/v1/contacts/import", csv, csv_type);
+  REQUIRE(first.status == 202);
+  REQUIRE(second.status == 202);
+  auto id = second.json()["id"].get<std::string>();
+  auto cancelled = c.del("/v1/jobs/" + id);
+  REQUIRE(cancelled.status == 200);
+  CHECK(cancelled.json()["status"] == "cancelled");
+
+  // The first finishes and deletes its own upload; the sweep takes the other.
+  auto conn = connect(db);
+  auto uploads = [&conn] {
+    return require_ok(conn->query("SELECT COUNT(*) FROM uploads")).front().int64(0);
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (uploads() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(uploads() == 0);
+  CHECK(require_ok(conn->query("SELECT COUNT(*) FROM upload_chunks")).front().int64(0) == 0);
+  CHECK(c.get("/v1/jobs/" + id).json()["status"] == "cancelled");
+}
+
 TEST_CASE("an import lists the first thousand rejected rows and counts them all") {
   auto db = temp_sqlite_database();
   server_process srv{{{"SWITCHBOARD_DATABASE", db}, {"SWITCHBOARD_PASSWORD_HASH", "minimum"}}};

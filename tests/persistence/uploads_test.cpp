@@ -4,11 +4,14 @@
 #include "persistence/repositories/uploads.hpp"
 
 #include "persistence/migrations.hpp"
+#include "persistence/repositories/jobs.hpp"
 #include "tests/support/databases.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 using namespace sb::persistence;
 using namespace sb::persistence::uploads;
@@ -154,4 +157,48 @@ TEST_CASE("abandoned uploads are those still receiving past the cut-off") {
   CHECK(require_ok(find(c, "up_done")));
   CHECK(require_ok(find(c, "up_new")));
   CHECK(require_ok(c.query("SELECT COUNT(*) FROM upload_chunks")).front().int64(0) == 0);
+}
+
+TEST_CASE("complete uploads that no queued, running or dead job names are unclaimed") {
+  auto kind = GENERATE(each_database());
+  CAPTURE(kind);
+  upload_db t{kind};
+  auto& c = *t.conn;
+  // One complete upload per job state, one with no job, one still receiving.
+  const std::vector<std::pair<std::string, std::string>> jobs_by_upload = {
+      {"up_available", "available"}, {"up_running", "running"},     {"up_dead", "dead"},
+      {"up_cancelled", "cancelled"}, {"up_completed", "completed"}, {"up_nojob", ""}};
+  for (const auto& [id, state] : jobs_by_upload) {
+    require_ok(create(c, make_upload(id)));
+    require_ok(add_chunk(c, id, 0, "email\n"));
+    require_ok(complete(c, id, 6, 1, t0));
+    if (state.empty()) {
+      continue;
+    }
+    jobs::new_job j;
+    j.id = "job_" + id;
+    j.kind = "contacts.import";
+    j.payload = R"({"upload_id":")" + id + R"("})";
+    require_ok(jobs::enqueue(c, j, t0));
+    require_ok(c.execute("UPDATE jobs SET state = ? WHERE id = ?", {state, j.id}));
+  }
+  require_ok(create(c, make_upload("up_receiving")));
+  // A job of another kind naming an upload does not keep it.
+  jobs::new_job other;
+  other.id = "job_other";
+  other.kind = "report";
+  other.payload = R"({"upload_id":"up_nojob"})";
+  require_ok(jobs::enqueue(c, other, t0));
+
+  CHECK(require_ok(remove_unclaimed(c, "contacts.import")) == 3);
+  for (const auto* gone : {"up_cancelled", "up_completed", "up_nojob"}) {
+    CAPTURE(gone);
+    CHECK_FALSE(require_ok(find(c, gone)));
+  }
+  for (const auto* kept : {"up_available", "up_running", "up_dead", "up_receiving"}) {
+    CAPTURE(kept);
+    CHECK(require_ok(find(c, kept)));
+  }
+  CHECK(require_ok(c.query("SELECT COUNT(*) FROM upload_chunks")).front().int64(0) == 3);
+  CHECK(require_ok(remove_unclaimed(c, "contacts.import")) == 0);
 }
