@@ -162,15 +162,17 @@ void finish(job_actor* self, const std::shared_ptr<services>& svc, const std::st
     return;
   }
   auto error = std::move(outcome.error);
+  bool final = outcome.final;
   SB_LOG(actors, warn, (observability::log_context{{}, {}, "job", {}}),
          "job attempt failed id={} kind={} attempt={} error={}", id, kind, st.job.attempt, error);
   count_outcome(kind, "failed");
   auto u = uniform();
   run_on_database<std::optional<jobs::job_details>>(
       self, svc, false,
-      [id, owner, error,
-       u](persistence::connection& c) -> persistence::db_result<std::optional<jobs::job_details>> {
-        auto moved = jobs::fail(c, id, owner, error, now_ms(), u);
+      [id, owner, error, u, final](
+          persistence::connection& c) -> persistence::db_result<std::optional<jobs::job_details>> {
+        auto moved =
+            jobs::fail(c, id, owner, error, now_ms(), u, jobs::default_backoff_cap_ms, final);
         if (!moved) {
           return moved.error();
         }

@@ -24,6 +24,9 @@ struct job_result {
   /// JSON text stored with the completed job and shown by GET /v1/jobs/{id};
   /// empty for none.
   std::string result;
+  /// With an error: retrying cannot help (the input is bad), so the job goes
+  /// to the dead-letter queue now instead of after max_attempts.
+  bool final = false;
 };
 
 /// What one attempt of a job may use. It lives on the database worker that

@@ -74,13 +74,13 @@ class import_run {
       done += static_cast<int64_t>((*data)->size());
       ctx_.progress(done, upload_.bytes);
       if (!failure_.empty()) {
-        return {failure_, {}};
+        return {failure_, {}, final_};
       }
     }
     reader.finish(on_record);
     flush();
     if (!failure_.empty()) {
-      return {failure_, {}};
+      return {failure_, {}, final_};
     }
     auto staged_at = std::chrono::steady_clock::now();
 
@@ -144,7 +144,9 @@ class import_run {
     if (!columns_) {
       columns_.emplace(rec.fields);
       if (!columns_->has_email()) {
-        reject(rec.line, "the header names no Email column");
+        // No row can be imported, and a retry would read the same file.
+        failure_ = "the header (line " + std::to_string(rec.line) + ") names no Email column";
+        final_ = true;
       }
       return;
     }
@@ -203,6 +205,7 @@ class import_run {
   int64_t rows_ = 0;
   int64_t rejected_ = 0;
   std::string failure_;
+  bool final_ = false;  // The failure is the file's: retrying cannot help.
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::duration staging_time_{};  // In staging statements.
 };

@@ -315,8 +315,8 @@ db_result<bool> set_progress(connection& conn, std::string_view id, std::string_
 }
 
 db_result<fail_outcome> fail(connection& conn, std::string_view id, std::string_view owner,
-                             std::string_view error, int64_t now, double u,
-                             int64_t backoff_cap_ms) {
+                             std::string_view error, int64_t now, double u, int64_t backoff_cap_ms,
+                             bool final) {
   const std::string job_id{id};
   return atomically(conn, [&](connection& c) -> db_result<fail_outcome> {
     // Lock the row (PostgreSQL) so that a rescuer or canceller waits for us.
@@ -334,7 +334,9 @@ db_result<fail_outcome> fail(connection& conn, std::string_view id, std::string_
       return fail_outcome::lease_lost;
     }
     const int64_t attempt = held->front().int64(0);
-    const bool dead = attempt >= held->front().int64(1);
+    const bool exhausted = attempt >= held->front().int64(1);
+    const bool dead = final || exhausted;
+    const auto reason = exhausted ? max_attempts_exceeded : handler_gave_up;
 
     auto moved = c.execute(
         "UPDATE jobs SET state = ?, run_at = ?, lease_expires_at = NULL, last_error = ?, "
@@ -342,8 +344,8 @@ db_result<fail_outcome> fail(connection& conn, std::string_view id, std::string_
         "WHERE id = ? AND state = 'running' AND lease_owner = ?",
         {std::string{dead ? "dead" : "available"},
          dead ? now : now + backoff_ms(attempt, u, backoff_cap_ms), std::string{error},
-         dead ? param{std::string{max_attempts_exceeded}} : param{}, dead ? param{now} : param{},
-         now, job_id, std::string{owner}});
+         dead ? param{std::string{reason}} : param{}, dead ? param{now} : param{}, now, job_id,
+         std::string{owner}});
     if (!moved) {
       return moved.error();
     }

@@ -54,6 +54,9 @@ constexpr std::string_view max_attempts_exceeded = "MaxAttemptsExceeded";
 /// dead_reason of a job whose last attempt's lease expired.
 constexpr std::string_view lease_expired_exhausted = "LeaseExpiredExhausted";
 
+/// dead_reason of a job whose handler said that retrying cannot help.
+constexpr std::string_view handler_gave_up = "HandlerGaveUp";
+
 /// What a producer hands to enqueue.
 struct new_job {
   std::string id;  ///< Time-ordered, like every id of the product.
@@ -162,10 +165,11 @@ db_result<bool> set_progress(connection& conn, std::string_view id, std::string_
                              int64_t done, int64_t total, int64_t now);
 
 /// Records `error` for a job `owner` still holds, then retries it after
-/// backoff_ms(attempt, u, cap_ms) or, once attempt >= max_attempts, makes it dead.
+/// backoff_ms(attempt, u, cap_ms) or, once attempt >= max_attempts, makes it
+/// dead. With `final` (retrying cannot help) it is dead at once.
 db_result<fail_outcome> fail(connection& conn, std::string_view id, std::string_view owner,
                              std::string_view error, int64_t now, double u,
-                             int64_t backoff_cap_ms = default_backoff_cap_ms);
+                             int64_t backoff_cap_ms = default_backoff_cap_ms, bool final = false);
 
 /// Puts running jobs whose lease expired before `now` back to available
 /// (dead with LeaseExpiredExhausted when out of attempts), recording an

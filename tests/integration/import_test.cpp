@@ -236,6 +236,27 @@ TEST_CASE("an upload the client abandons midway leaves nothing stored") {
   CHECK(count("upload_chunks") == 0);
 }
 
+TEST_CASE("a file without an Email column fails at once, not after ten retries") {
+  auto db = temp_sqlite_database();
+  server_process srv{{{"SWITCHBOARD_DATABASE", db}, {"SWITCHBOARD_PASSWORD_HASH", "minimum"}}};
+  auto c = sign_up(srv, "noemail@example.com");
+  auto r = c.send("POST", "/v1/contacts/import", "Name,Company Name\r\nAda,Engines\r\n", csv_type);
+  REQUIRE(r.status == 202);
+  auto id = r.json()["id"].get<std::string>();
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto job = c.get("/v1/jobs/" + id).json();
+  while (job["status"] != "failed" && job["status"] != "succeeded" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    job = c.get("/v1/jobs/" + id).json();
+  }
+  INFO(job.dump());
+  CHECK(job["status"] == "failed");
+  CHECK(job["last_error"] == "the header (line 1) names no Email column");
+  CHECK(job["attempts"] == 1);
+}
+
 TEST_CASE("a cancelled import's upload is swept away") {
   auto db = temp_sqlite_database();
   // A short lease: the sweep runs with every rescue, twice per lease.

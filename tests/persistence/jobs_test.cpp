@@ -204,6 +204,22 @@ TEST_CASE("a failing job retries after its backoff, then is dead with its histor
   CHECK(count_in(require_ok(counts(c, now)), "email", "dead") == 1);
 }
 
+TEST_CASE("a failure the handler calls final is dead at once, with its own reason") {
+  auto kind = GENERATE(each_database());
+  CAPTURE(kind);
+  queue_db q{kind};
+  auto& c = *q.conn;
+  require_ok(enqueue(c, make_job(job_id(1)), t0));
+  REQUIRE(require_ok(claim(c, "w", {"email"}, 1, lease, t0)).size() == 1);
+  CHECK(require_ok(fail(c, job_id(1), "w", "bad input", t0 + 1, 0.5, default_backoff_cap_ms,
+                        true)) == fail_outcome::dead);
+  auto d = must_get(c, job_id(1));
+  CHECK(d.job.state == job_state::dead);
+  CHECK(d.job.attempt == 1);
+  CHECK(d.job.dead_reason == std::optional<std::string>{std::string{handler_gave_up}});
+  CHECK(d.job.last_error == std::optional<std::string>{"bad input"});
+}
+
 TEST_CASE("a dead job is listed, replayed with fresh attempts, and can be removed") {
   auto kind = GENERATE(each_database());
   CAPTURE(kind);
