@@ -302,6 +302,9 @@ class http_session final : public tracked_session,
 
     // The route decides the body limit, checked here before any body byte.
     match_ = match_route(routing_method(), path_);
+    if (match_.found) {
+      route_ = match_.found->name;
+    }
     auto limit = body_limit_of(match_.found);
     auto declared = parser_->content_length();
     if (declared && *declared > limit) {
@@ -309,6 +312,14 @@ class http_session final : public tracked_session,
       return false;
     }
     parser_->body_limit(limit);
+
+    // Bodies are taken as sent: a content coding (gzip, ...) would reach the
+    // handlers undecoded (RFC 9110 §8.4).
+    auto coding = req[http::field::content_encoding];
+    if (!coding.empty() && !beast::iequals(coding, std::string_view{"identity"})) {
+      reply_error(415, "content codings are not accepted; send the body as it is", true);
+      return false;
+    }
 
     expect_continue_ = !parser_->is_done() &&
                        beast::iequals(req[http::field::expect], std::string_view{"100-continue"});
@@ -961,6 +972,13 @@ class http_session final : public tracked_session,
   }
 
   void close() {
+    if (phase_ == phase::reading || phase_ == phase::handling) {
+      // The client left mid-request or before its answer: logged and counted
+      // as 499 (nginx's "client closed request"), so no request goes unseen.
+      status_ = 499;
+      bytes_ = 0;
+      record();
+    }
     abort_upload();
     if (source_ || serializer_) {
       end_stream();

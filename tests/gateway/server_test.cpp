@@ -769,6 +769,28 @@ TEST_CASE("a client that leaves mid-download cancels the source") {
   CHECK(eventually([&] { return f.service.cancels->load() == 1; }));
 }
 
+TEST_CASE("a body with a content coding gets 415") {
+  fixture f;
+  auto auth = bearer();
+  auth["Content-Encoding"] = "gzip";
+  auto res = sb::testing::request(host, f.port, "POST", "/v1/contacts", "\x1f\x8b", auth);
+  check_problem(res, 415);
+  auth["Content-Encoding"] = "identity";
+  CHECK(sb::testing::request(host, f.port, "POST", "/v1/contacts", "{}", auth).status == 201);
+}
+
+TEST_CASE("a client that leaves mid-request is counted as 499") {
+  fixture f;
+  auto before = requests_total("contacts.import", "POST", 499);
+  {
+    http_connection c{host, f.port};
+    c.send_raw(upload_head("/v1/contacts/import", "Content-Length: 100000\r\n\r\n") + "a,b\n");
+    auto sink = f.service.upload(0);
+    REQUIRE(eventually([&] { return sink->pieces() >= 1; }));
+  }
+  CHECK(eventually([&] { return requests_total("contacts.import", "POST", 499) == before + 1; }));
+}
+
 TEST_CASE("a request target over url_limit gets 414") {
   fixture f;
   // Just over url_limit, and far over the whole header allowance.
