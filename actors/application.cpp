@@ -93,11 +93,11 @@ class actor_bridge : public api_service {
     }
 
     if (auth) {
-      forward(names::accounts, api_call{std::move(request), std::move(reply), nullptr});
+      forward(names::accounts, api_call{std::move(request), std::move(reply), nullptr, {}});
     } else if (route == "health.ready" || route.rfind("ops.", 0) == 0) {
-      forward(names::ops, api_call{std::move(request), std::move(reply), nullptr});
+      forward(names::ops, api_call{std::move(request), std::move(reply), nullptr, {}});
     } else {
-      to_session(api_call{std::move(request), std::move(reply), nullptr});
+      to_session(api_call{std::move(request), std::move(reply), nullptr, {}});
     }
   }
 
@@ -148,13 +148,13 @@ class actor_bridge : public api_service {
  public:
   void open_events(api_request request, std::shared_ptr<event_sink> sink,
                    reply_handle reply) override {
-    to_session(api_call{std::move(request), std::move(reply), std::move(sink)});
+    to_session(api_call{std::move(request), std::move(reply), std::move(sink), {}});
   }
 
   void open_upload(api_request request, reply_handle reply,
                    std::function<void(std::shared_ptr<body_sink>)> accept) override {
     // The session authorises the upload and opens its sink.
-    api_call call{std::move(request), std::move(reply), nullptr};
+    api_call call{std::move(request), std::move(reply), nullptr, {}};
     call.accept_upload = std::move(accept);
     to_session(std::move(call));
   }

@@ -199,7 +199,9 @@ void supervision(ops_actor* self, const std::shared_ptr<services>& svc, api_call
             json body = {{"generated_at", rfc3339(now_ms())},
                          {"actors", reports.size()},
                          {"tree", build_tree(reports)}};
-            reply.deliver(api_response{200, "application/json", body.dump(), {}, {}});
+            api_response res;
+            res.body = body.dump();
+            reply.deliver(std::move(res));
           },
           [reply](caf::error&) {
             reply.deliver(
@@ -239,8 +241,10 @@ class readiness_probe {
     json body = {{"status", ok ? "ready" : "unavailable"},
                  {"checks", {{"database", ok ? "ok" : database_}, {"redis", redis_}}}};
     guard.unlock();
-    reply_.deliver(api_response{
-        static_cast<uint16_t>(ok ? 200 : 503), "application/json", body.dump(), {}, {}});
+    api_response res;
+    res.status = ok ? 200 : 503;
+    res.body = body.dump();
+    reply_.deliver(std::move(res));
   }
 
   std::mutex mtx_;

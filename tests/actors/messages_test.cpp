@@ -69,7 +69,12 @@ TEST_CASE("an API request and response cross the wire unchanged") {
   CHECK(got.if_match == req.if_match);
   CHECK(got.trace_id == req.trace_id);
 
-  api_response res{412, "application/problem+json", "{}", {{"ETag", "\"v3\""}}, "ws_1"};
+  api_response res;
+  res.status = 412;
+  res.content_type = "application/problem+json";
+  res.body = "{}";
+  res.headers = {{"ETag", "\"v3\""}};
+  res.workspace_id = "ws_1";
   auto res_back = f.round_trip(caf::make_message(res));
   REQUIRE(res_back.match_elements<api_response>());
   CHECK(res_back.get_as<api_response>(0).headers == res.headers);
