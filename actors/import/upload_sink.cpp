@@ -90,8 +90,8 @@ void discard(upload_actor* self, const std::shared_ptr<services>& svc) {
   run_on_database<bool>(
       self, svc, true, [id](persistence::connection& c) { return uploads::remove(c, id); },
       [self](persistence::db_result<bool>) {
-        // TODO: a failed removal leaves the upload to the abandoned-upload
-        // sweep of the next import job (a day later).
+        // A failed removal leaves the upload to the import kind's sweep,
+        // which removes uploads still receiving after a day.
         self->quit();
       });
 }
