@@ -833,7 +833,8 @@ class http_session final : public tracked_session,
 
   void next_piece() {
     arm_deadline(opts_.handler_timeout, [](http_session& self) {
-      SB_LOG(gateway, warn, (observability::log_context{self.request_id_, self.trace_id_}),
+      SB_LOG(gateway, warn,
+             (observability::log_context{self.request_id_, self.trace_id_, "gateway", {}}),
              "a streamed response stalled; closing the connection");
       self.close();
     });
@@ -861,7 +862,7 @@ class http_session final : public tracked_session,
     if (!piece) {
       // The status line is out: cutting the connection is the only way left
       // to tell the client that the body is incomplete.
-      SB_LOG(gateway, warn, (observability::log_context{request_id_, trace_id_}),
+      SB_LOG(gateway, warn, (observability::log_context{request_id_, trace_id_, "gateway", {}}),
              "a streamed response failed after {} bytes; closing the connection", stream_sent_);
       return close();
     }
@@ -870,7 +871,7 @@ class http_session final : public tracked_session,
     stream_last_ = last;
     if (stream_declared_ &&
         (stream_sent_ > *stream_declared_ || (last && stream_sent_ != *stream_declared_))) {
-      SB_LOG(gateway, err, (observability::log_context{request_id_, trace_id_}),
+      SB_LOG(gateway, err, (observability::log_context{request_id_, trace_id_, "gateway", {}}),
              "a streamed response has {} bytes, not the {} it declared", stream_sent_,
              *stream_declared_);
       return close();
