@@ -26,17 +26,11 @@ namespace {
 
 constexpr int64_t t0 = 1'700'000'000'000;  // Unix ms.
 
-struct import_db {
-  explicit import_db(database_kind kind) : db(kind), conn(connect(db.connection_string())) {
-    require_ok(migrate(*conn, schema_migrations()));
-    for (const char* ws : {"ws_1", "ws_2"}) {
-      require_ok(conn->execute("INSERT INTO workspaces (id, name, created_at) VALUES (?, 'W', 0)",
-                               {std::string{ws}}));
-    }
+struct import_db : sb::testing::migrated_database {
+  explicit import_db(database_kind kind) : migrated_database(kind) {
+    add_workspace("ws_1");
+    add_workspace("ws_2");
   }
-
-  test_database db;
-  std::unique_ptr<connection> conn;
 };
 
 contact_record person(const std::string& id, const std::string& email, opt_text first = {},

@@ -29,13 +29,10 @@ namespace {
 constexpr int64_t t0 = 1'700'000'000'000;  // Unix ms.
 
 // A fresh, migrated database with two workspaces in it.
-struct engagement_db {
-  explicit engagement_db(database_kind kind) : db(kind), conn(connect(db.connection_string())) {
-    require_ok(migrate(*conn, schema_migrations()));
-    for (const char* ws : {"ws_a", "ws_b"}) {
-      exec("INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)",
-           {std::string{ws}, std::string{ws}, t0});
-    }
+struct engagement_db : sb::testing::migrated_database {
+  explicit engagement_db(database_kind kind) : migrated_database(kind) {
+    add_workspace("ws_a", "ws_a", t0);
+    add_workspace("ws_b", "ws_b", t0);
   }
 
   void exec(const std::string& sql, const std::vector<param>& params) {
@@ -73,9 +70,6 @@ struct engagement_db {
     auto rows = require_ok(conn->query("SELECT COUNT(*) FROM video_views"));
     return rows.front().int64(0);
   }
-
-  test_database db;
-  std::unique_ptr<connection> conn;
 };
 
 video_view_record view(const std::string& id, const std::string& video, opt_text contact,

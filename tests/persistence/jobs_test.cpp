@@ -34,14 +34,7 @@ constexpr int64_t t0 = 1'700'000'000'000;  // Unix ms.
 constexpr int64_t lease = 60'000;
 
 // A fresh, migrated database of one kind and a connection to it.
-struct queue_db {
-  explicit queue_db(database_kind kind) : db(kind), conn(connect(db.connection_string())) {
-    require_ok(migrate(*conn, schema_migrations()));
-  }
-
-  test_database db;
-  std::unique_ptr<connection> conn;
-};
+using queue_db = sb::testing::migrated_database;
 
 // Ids ordered like the product's: fixed width, so text order is number order.
 std::string job_id(int n) {

@@ -26,18 +26,11 @@ namespace {
 constexpr int64_t t0 = 1'700'000'000'000;  // Unix ms.
 
 // A fresh, migrated database with one workspace and one user.
-struct upload_db {
-  explicit upload_db(database_kind kind) : db(kind), conn(connect(db.connection_string())) {
-    require_ok(migrate(*conn, schema_migrations()));
-    require_ok(
-        conn->execute("INSERT INTO workspaces (id, name, created_at) VALUES ('ws_1', 'W', 0)"));
-    require_ok(
-        conn->execute("INSERT INTO users (id, email, email_lc, name, password_hash, created_at) "
-                      "VALUES ('us_1', 'a@example.com', 'a@example.com', 'A', 'x', 0)"));
+struct upload_db : sb::testing::migrated_database {
+  explicit upload_db(database_kind kind) : migrated_database(kind) {
+    add_workspace("ws_1");
+    add_user("us_1");
   }
-
-  test_database db;
-  std::unique_ptr<connection> conn;
 };
 
 upload_record make_upload(const std::string& id, int64_t at = t0) {

@@ -1,5 +1,6 @@
 #include "tests/support/databases.hpp"
 
+#include "persistence/migrations.hpp"
 #include "persistence/odbc/connection_string.hpp"
 
 #include <netinet/in.h>
@@ -145,6 +146,25 @@ test_database::test_database(database_kind kind) : kind_(kind) {
   }
   postgres_.emplace();
   connection_string_ = postgres_->connection_string();
+}
+
+migrated_database::migrated_database(database_kind kind)
+    : db(kind), conn(connect(db.connection_string())) {
+  require_ok(persistence::migrate(*conn, persistence::schema_migrations()));
+}
+
+void migrated_database::add_workspace(const std::string& id, const std::string& name,
+                                      int64_t created_at) {
+  require_ok(conn->execute("INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)",
+                           {id, name, created_at}));
+}
+
+void migrated_database::add_user(const std::string& id) {
+  auto email = id + "@example.com";
+  require_ok(
+      conn->execute("INSERT INTO users (id, email, email_lc, name, password_hash, created_at) "
+                    "VALUES (?, ?, ?, 'A', 'x', 0)",
+                    {id, email, email}));
 }
 
 std::string query_plan(persistence::connection& conn, const std::string& sql) {

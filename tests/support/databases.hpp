@@ -91,6 +91,21 @@ class test_database {
   std::string connection_string_;
 };
 
+/// A fresh database of one kind with the product schema applied, a
+/// connection to it, and the rows that most other rows hang off.
+struct migrated_database {
+  explicit migrated_database(database_kind kind);
+
+  /// Inserts a workspace named `name`, created at `created_at` (Unix ms).
+  void add_workspace(const std::string& id, const std::string& name = "W", int64_t created_at = 0);
+
+  /// Inserts a user with the email "<id>@example.com".
+  void add_user(const std::string& id);
+
+  test_database db;
+  std::unique_ptr<persistence::connection> conn;
+};
+
 }  // namespace sb::testing
 
 namespace Catch {

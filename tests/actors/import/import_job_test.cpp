@@ -35,15 +35,10 @@ int64_t now() {
 
 // A migrated database holding one complete upload of `csv` (in two chunks,
 // split inside a quoted field) and its claimed import job.
-struct import_fixture {
-  explicit import_fixture(database_kind kind, const std::string& csv)
-      : db(kind), conn(connect(db.connection_string())) {
-    require_ok(migrate(*conn, schema_migrations()));
-    require_ok(
-        conn->execute("INSERT INTO workspaces (id, name, created_at) VALUES ('ws_1', 'W', 0)"));
-    require_ok(
-        conn->execute("INSERT INTO users (id, email, email_lc, name, password_hash, created_at) "
-                      "VALUES ('us_1', 'a@example.com', 'a@example.com', 'A', 'x', 0)"));
+struct import_fixture : sb::testing::migrated_database {
+  explicit import_fixture(database_kind kind, const std::string& csv) : migrated_database(kind) {
+    add_workspace("ws_1");
+    add_user("us_1");
     uploads::upload_record u;
     u.id = "up_1";
     u.workspace_id = "ws_1";
@@ -79,8 +74,6 @@ struct import_fixture {
     return run_import(ctx);
   }
 
-  test_database db;
-  std::unique_ptr<connection> conn;
   jobs::job_record job;
   int64_t last_done = 0;
   int64_t last_total = 0;

@@ -30,11 +30,9 @@ constexpr const char* owner = "node-1/worker-1";
 
 // A migrated database with a workspace of `n` videos whose titles are 300
 // characters long, so that a CSV report outgrows a 64 KiB chunk.
-struct report_db {
-  report_db(database_kind kind, int n) : db(kind), conn(connect(db.connection_string())) {
-    require_ok(migrate(*conn, schema_migrations()));
-    require_ok(conn->execute("INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)",
-                             {std::string{"ws_a"}, std::string{"A"}, t0}));
+struct report_db : sb::testing::migrated_database {
+  report_db(database_kind kind, int n) : migrated_database(kind) {
+    add_workspace("ws_a", "A", t0);
     for (int i = 0; i < n; ++i) {
       char id[32];
       std::snprintf(id, sizeof id, "vid_%04d", i);
@@ -69,9 +67,6 @@ struct report_db {
       all += *piece;
     }
   }
-
-  test_database db;
-  std::unique_ptr<connection> conn;
 };
 
 job_result run(report_db& db, const jobs::job_record& job, bool stop = false) {
