@@ -237,7 +237,7 @@ bool read_from_cache(session_actor* self, const std::shared_ptr<services>& svc, 
   }
   const auto& ws = self->state.info.workspace_id;
   auto key = handlers::entity_key(noun, ws, call.request.params[0]);
-  svc->cache->peek(std::string{noun}, key, {handlers::all_tag(noun, ws)},
+  svc->cache->peek(std::string{noun}, key, handlers::entity_scopes(noun, ws),
                    [me = caf::actor_cast<caf::actor>(self), call, noun,
                     ws](std::optional<persistence::cache_entry> entry) mutable {
                      if (!entry) {

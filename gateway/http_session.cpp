@@ -502,17 +502,8 @@ class http_session final : public tracked_session,
     auto ar = routed_request();
     auto reply = new_reply_handle();
     auto seq = exchange_;
-    auto accept = [gate = state_->gate, weak = weak_from_this(),
-                   seq](std::shared_ptr<actors::body_sink> sink) {
-      bool posted = gate->run_if_open([&] {
-        auto self = weak.lock();
-        if (!self) {
-          return false;
-        }
-        net::post(self->strand_, [self, seq, sink] { self->on_upload_accepted(seq, sink); });
-        return true;
-      });
-      if (!posted) {
+    auto accept = [post = strand_poster(), seq](std::shared_ptr<actors::body_sink> sink) {
+      if (!post([seq, sink](http_session& s) { s.on_upload_accepted(seq, sink); })) {
         sink->abort();
       }
     };
@@ -573,15 +564,8 @@ class http_session final : public tracked_session,
       self.reply_error(504, "the upload was not stored in time", true);
     });
     auto seq = exchange_;
-    auto ready = [gate = state_->gate, weak = weak_from_this(), seq](bool more) {
-      gate->run_if_open([&] {
-        auto self = weak.lock();
-        if (!self) {
-          return false;
-        }
-        net::post(self->strand_, [self, seq, more] { self->on_piece_taken(seq, more); });
-        return true;
-      });
+    auto ready = [post = strand_poster(), seq](bool more) {
+      post([seq, more](http_session& s) { s.on_piece_taken(seq, more); });
     };
     sink_->write(std::move(piece), std::move(ready));
   }
@@ -642,21 +626,35 @@ class http_session final : public tracked_session,
     state_->service.open_events(std::move(ar), upgrade_->sink(), std::move(reply));
   }
 
-  // A handle whose callback hops onto this connection's strand. It holds the
-  // session weakly: an actor may keep the handle after the client is gone.
-  // The session keeps no copy, or a dropped handle could never answer 500.
-  actors::reply_handle new_reply_handle() {
-    auto seq = ++exchange_;
-    auto callback = [gate = state_->gate, weak = weak_from_this(), seq](actors::api_response res) {
-      gate->run_if_open([&] {
+  // Runs work on this connection's strand from any thread, while the server
+  // and the connection live; false when it cannot. It holds the session
+  // weakly: actors and workers may keep it after the client is gone.
+  struct poster {
+    std::shared_ptr<post_gate> gate;
+    std::weak_ptr<http_session> weak;
+
+    template <class Fn>
+    bool operator()(Fn fn) const {
+      return gate->run_if_open([&] {
         auto self = weak.lock();
         if (!self) {
           return false;
         }
-        net::post(self->strand_, [self, seq, res = std::move(res)]() mutable {
-          self->on_reply(seq, std::move(res));
-        });
+        net::post(self->strand_, [self, fn = std::move(fn)]() mutable { fn(*self); });
         return true;
+      });
+    }
+  };
+
+  poster strand_poster() { return {state_->gate, weak_from_this()}; }
+
+  // A handle whose callback hops onto this connection's strand. The session
+  // keeps no copy, or a dropped handle could never answer 500.
+  actors::reply_handle new_reply_handle() {
+    auto seq = ++exchange_;
+    auto callback = [post = strand_poster(), seq](actors::api_response res) {
+      post([seq, res = std::move(res)](http_session& s) mutable {
+        s.on_reply(seq, std::move(res));
       });
     };
     return actors::reply_handle{request_id_, std::move(callback)};
@@ -839,17 +837,9 @@ class http_session final : public tracked_session,
       self.close();
     });
     auto seq = ++piece_seq_;
-    source_->next([gate = state_->gate, weak = weak_from_this(), seq](
-                      std::optional<std::string> piece, bool last) {
-      gate->run_if_open([&] {
-        auto self = weak.lock();
-        if (!self) {
-          return false;
-        }
-        net::post(self->strand_, [self, seq, piece = std::move(piece), last]() mutable {
-          self->on_piece(seq, std::move(piece), last);
-        });
-        return true;
+    source_->next([post = strand_poster(), seq](std::optional<std::string> piece, bool last) {
+      post([seq, piece = std::move(piece), last](http_session& s) mutable {
+        s.on_piece(seq, std::move(piece), last);
       });
     });
   }

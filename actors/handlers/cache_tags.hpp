@@ -46,6 +46,12 @@ inline std::string all_tag(std::string_view noun, std::string_view ws) {
   return std::string{noun} + "-all:" + std::string{ws};
 }
 
+/// The scopes a cached entity depends on besides its own key; the same for
+/// every read of it, or its first-level entry could never be found.
+inline std::vector<std::string> entity_scopes(std::string_view noun, std::string_view ws) {
+  return {all_tag(noun, ws)};
+}
+
 /// After one entity was created, changed or deleted: it and every list page.
 inline void invalidate_entity(const std::shared_ptr<services>& svc, std::string_view noun,
                               std::string_view ws, std::string_view id) {

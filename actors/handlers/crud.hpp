@@ -115,7 +115,7 @@ api_response get_one(handler_context& ctx, const resource<Record>& res) {
   std::optional<persistence::cache_entry> entry;
   if (ctx.svc && ctx.svc->cache) {
     entry = ctx.svc->cache->get(std::string{res.noun}, entity_key(res.noun, ws, id),
-                                {all_tag(res.noun, ws)}, load);
+                                entity_scopes(res.noun, ws), load);
   } else if (auto l = load(); l.what != persistence::cache_load::kind::failed) {
     entry = persistence::cache_entry{l.what == persistence::cache_load::kind::value, l.data};
   }

@@ -159,16 +159,10 @@ db_result<bool> remove(connection& conn, std::string_view id) {
   });
 }
 
-db_result<int64_t> remove_unclaimed(connection& conn, std::string_view job_kind, int64_t limit) {
-  // An upload becomes complete in the transaction that queues its job, so a
-  // complete upload without a live or dead job is one nobody will read. Ids
-  // are unique random strings: one quoted inside a payload names that upload.
-  auto rows = conn.query(
-      "SELECT u.id FROM uploads u WHERE u.state = 'complete' AND NOT EXISTS (SELECT 1 FROM jobs "
-      "j WHERE j.kind = ? AND j.state IN ('available', 'running', 'dead') AND j.payload LIKE "
-      "'%\"' || u.id || '\"%') ORDER BY u.created_at LIMIT " +
-          std::to_string(limit),
-      {std::string{job_kind}});
+namespace {
+
+// Removes the uploads whose ids are the first column of `rows`.
+db_result<int64_t> remove_each(connection& conn, const db_result<std::vector<row>>& rows) {
   if (!rows) {
     return rows.error();
   }
@@ -183,24 +177,28 @@ db_result<int64_t> remove_unclaimed(connection& conn, std::string_view job_kind,
   return removed;
 }
 
+}  // namespace
+
+db_result<int64_t> remove_unclaimed(connection& conn, std::string_view job_kind, int64_t limit) {
+  // An upload becomes complete in the transaction that queues its job, so a
+  // complete upload without a live or dead job is one nobody will read. Ids
+  // are unique random strings: one quoted inside a payload names that upload.
+  auto rows = conn.query(
+      "SELECT u.id FROM uploads u WHERE u.state = 'complete' AND NOT EXISTS (SELECT 1 FROM jobs "
+      "j WHERE j.kind = ? AND j.state IN ('available', 'running', 'dead') AND j.payload LIKE "
+      "'%\"' || u.id || '\"%') ORDER BY u.created_at LIMIT " +
+          std::to_string(limit),
+      {std::string{job_kind}});
+  return remove_each(conn, rows);
+}
+
 db_result<int64_t> remove_abandoned(connection& conn, int64_t before, int64_t limit) {
   auto rows = conn.query(
       "SELECT id FROM uploads WHERE state = 'receiving' AND created_at < ? ORDER BY created_at "
       "LIMIT " +
           std::to_string(limit),
       {before});
-  if (!rows) {
-    return rows.error();
-  }
-  int64_t removed = 0;
-  for (const auto& r : *rows) {
-    auto gone = remove(conn, r.text(0));
-    if (!gone) {
-      return gone.error();
-    }
-    removed += *gone ? 1 : 0;
-  }
-  return removed;
+  return remove_each(conn, rows);
 }
 
 }  // namespace sb::persistence::uploads
